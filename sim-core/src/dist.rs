@@ -1,0 +1,140 @@
+//! Distributions of durations (CPU demand, network latency, think time).
+//!
+//! A [`DurationDist`] is written in scenario files as a tagged table, e.g.
+//! `{ kind = "exponential", mean = "2ms" }` or `{ kind = "lognormal", median = "5ms", sigma = 0.6 }`,
+//! and sampled to integer nanoseconds from a caller-supplied stream.
+
+use crate::rng::{exponential, standard_normal, unit};
+use crate::time::SimDuration;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+
+/// A distribution over non-negative durations.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
+pub enum DurationDist {
+    /// Always the same value.
+    Constant {
+        /// The value.
+        value: SimDuration,
+    },
+    /// Exponential with the given mean (memoryless service, as in M/M/c).
+    Exponential {
+        /// The mean.
+        mean: SimDuration,
+    },
+    /// Log-normal: `median * exp(sigma * Z)`. Real service times are close to this (heavy right tail).
+    Lognormal {
+        /// The median (the geometric mean).
+        median: SimDuration,
+        /// Standard deviation of the underlying normal; 0.3-1.0 is typical of RPC latencies.
+        sigma: f64,
+    },
+    /// Uniform on `[low, high]`.
+    Uniform {
+        /// Lower bound.
+        low: SimDuration,
+        /// Upper bound (inclusive).
+        high: SimDuration,
+    },
+    /// Draws uniformly one of the listed values (an empirical distribution, e.g. from a trace).
+    Empirical {
+        /// The observed values; must not be empty.
+        values: Vec<SimDuration>,
+    },
+}
+
+impl Default for DurationDist {
+    fn default() -> Self {
+        DurationDist::Constant { value: SimDuration::ZERO }
+    }
+}
+
+impl DurationDist {
+    /// A constant distribution.
+    pub fn constant(d: SimDuration) -> Self {
+        DurationDist::Constant { value: d }
+    }
+    /// An exponential distribution with mean `d`.
+    pub fn exponential(d: SimDuration) -> Self {
+        DurationDist::Exponential { mean: d }
+    }
+
+    /// The mean of the distribution in nanoseconds.
+    pub fn mean_ns(&self) -> f64 {
+        match self {
+            DurationDist::Constant { value } => value.0 as f64,
+            DurationDist::Exponential { mean } => mean.0 as f64,
+            DurationDist::Lognormal { median, sigma } => median.0 as f64 * (sigma * sigma / 2.0).exp(),
+            DurationDist::Uniform { low, high } => (low.0 as f64 + high.0 as f64) / 2.0,
+            DurationDist::Empirical { values } => {
+                values.iter().map(|v| v.0 as f64).sum::<f64>() / values.len().max(1) as f64
+            }
+        }
+    }
+
+    /// Checks the parameters; the error says which one is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            DurationDist::Lognormal { sigma, .. } if !(sigma.is_finite() && *sigma >= 0.0 && *sigma <= 10.0) => {
+                Err(format!("sigma must be in [0, 10], got {sigma}"))
+            }
+            DurationDist::Uniform { low, high } if low > high => Err(format!("low {low} is above high {high}")),
+            DurationDist::Empirical { values } if values.is_empty() => Err("values must not be empty".into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Draws one value in nanoseconds. Consumes no randomness for a constant.
+    #[inline]
+    pub fn sample(&self, rng: &mut ChaCha8Rng) -> u64 {
+        match self {
+            DurationDist::Constant { value } => value.0,
+            DurationDist::Exponential { mean } => exponential(rng, mean.0 as f64).round() as u64,
+            DurationDist::Lognormal { median, sigma } => {
+                let v = median.0 as f64 * (sigma * standard_normal(rng)).exp();
+                v.min(1e15).round() as u64
+            }
+            DurationDist::Uniform { low, high } => low.0 + (unit(rng) * (high.0 - low.0) as f64).round() as u64,
+            DurationDist::Empirical { values } => {
+                values[crate::rng::below(rng, values.len() as u32) as usize].0
+            }
+        }
+    }
+
+    /// True when sampling never consumes randomness.
+    pub fn is_constant(&self) -> bool {
+        matches!(self, DurationDist::Constant { .. })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::{StreamKind, stream};
+
+    #[test]
+    fn sample_means() {
+        let mut r = stream(1, StreamKind::Service, 0);
+        let d = DurationDist::Lognormal { median: SimDuration(1_000_000), sigma: 0.5 };
+        let n = 100_000;
+        let m = (0..n).map(|_| d.sample(&mut r) as f64).sum::<f64>() / n as f64;
+        assert!((m / d.mean_ns() - 1.0).abs() < 0.02, "{m} vs {}", d.mean_ns());
+        let u = DurationDist::Uniform { low: SimDuration(10), high: SimDuration(20) };
+        for _ in 0..1000 {
+            let x = u.sample(&mut r);
+            assert!((10..=20).contains(&x));
+        }
+    }
+
+    #[test]
+    fn parses_from_toml() {
+        #[derive(Deserialize)]
+        struct W {
+            d: DurationDist,
+        }
+        let w: W = toml::from_str(r#"d = { kind = "exponential", mean = "4ms" }"#).unwrap();
+        assert_eq!(w.d, DurationDist::Exponential { mean: SimDuration(4_000_000) });
+        assert!(toml::from_str::<W>(r#"d = { kind = "gamma", mean = "4ms" }"#).is_err());
+    }
+}

@@ -1,0 +1,1877 @@
+//! The event loop and the request flow (the hot path). Plain data, dense arrays, no ECS here:
+//! an event handler touches a few array slots and schedules one or two events.
+//!
+//! # The request model
+//!
+//! An *invocation* is the caller's side of a call (client or pod -> service): it picks a
+//! callee pod, holds a pooled connection, waits with a per-attempt timeout and retries
+//! with back-off. A *job* is the callee's side: the execution of an operation on a pod:
+//! queue for a worker, CPU, disk IO, then the call stages. A timed-out attempt is abandoned
+//! by the caller but the callee still executes it (wasted work): with retries, this is what
+//! turns a short latency blip into a self-sustaining retry storm (a metastable failure).
+//!
+//! # CPU contention (a documented approximation of processor sharing)
+//!
+//! A job's CPU phase runs at a rate fixed when it starts: `min(1, node_share, pod_share)`,
+//! where `node_share = cores / (threads on CPU on the node + stress)` and
+//! `pod_share = cpu_limit / (threads on CPU in the pod + stress in the pod)`. Exact when
+//! nothing is contended (each worker has a core), and exact on average for processor sharing
+//! under steady load; it does not re-time running jobs when contention changes, which keeps
+//! every CPU phase to one event. Disk IO works the same way with the node's bandwidth.
+
+use crate::hist::LatencyHist;
+use crate::model::*;
+use crate::rng::{StreamKind, bernoulli, below, mix64, stream, unit};
+use crate::scenario::{ArrivalSpec, LoadBalancing};
+use crate::telemetry::*;
+use crate::time::SECONDS;
+use rand_chacha::ChaCha8Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::Arc;
+
+/// "None" marker for u32 ids.
+pub const NONE: u32 = u32::MAX;
+
+/// A pending event. 12 bytes; the time lives in the queue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Ev {
+    /// Next open-loop arrival of a workload.
+    Arrival(u32),
+    /// A closed-loop user wakes up and sends a request.
+    UserWake(u32),
+    /// Start the next attempt of an invocation (after back-off).
+    Send(u32, u32),
+    /// An attempt's request reaches the callee pod (inv, attempt, pod).
+    Deliver(u32, u32, u32),
+    /// A job's CPU phase ends.
+    CpuDone(u32, u32),
+    /// A job's disk phase ends.
+    IoDone(u32, u32),
+    /// A response reaches the caller.
+    Response(u32, u32, Status),
+    /// An attempt's timeout fires.
+    Timeout(u32, u32),
+    /// A pod's lifecycle timer (boot done, back-off over, eviction).
+    PodTimer(u32, u32),
+}
+
+/// Who waits for an invocation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum Caller {
+    /// An external client, for this root request.
+    Client,
+    /// A job (id, generation) waiting in a stage.
+    Job(u32, u32),
+    /// Nobody (async call).
+    Detached,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum InvState {
+    Backoff,
+    WaitConn,
+    InFlight,
+    Done,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Inv {
+    pub caller: Caller,
+    pub root: u32,
+    pub edge: u32,
+    pub op: u32,
+    pub caller_pod: u32,
+    pub caller_service: u32,
+    pub parent_span: u64,
+    pub attempts: u32,
+    pub generation: u32,
+    pub state: InvState,
+    pub refs: u32,
+    pub target: u32,
+    pub conn_held: bool,
+    pub sync: bool,
+    pub optional: bool,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub(crate) enum JobPhase {
+    Queued,
+    Cpu,
+    Io,
+    Calls,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Job {
+    pub pod: u32,
+    pub pod_gen: u32,
+    pub op: u32,
+    pub inv: u32,
+    pub attempt: u32,
+    pub root: u32,
+    pub span: u64,
+    pub arrived: u64,
+    pub stage: u32,
+    pub pending: u32,
+    pub failed: Option<Status>,
+    pub phase: JobPhase,
+    pub mem: u64,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Root {
+    pub workload: u32,
+    pub op: u32,
+    pub user: u32,
+    pub arrival: u64,
+    pub trace: u64,
+    pub live: u32,
+    pub responded: bool,
+    pub status: Status,
+    pub response: u64,
+    pub last_end: u64,
+    pub attempts: u32,
+    pub sampled: bool,
+}
+
+/// A slab with generations: ids are reused, stale references are detected by generation.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Slab<T> {
+    pub items: Vec<T>,
+    pub gens: Vec<u32>,
+    pub live: Vec<bool>,
+    pub free: Vec<u32>,
+}
+
+impl<T> Default for Slab<T> {
+    fn default() -> Self {
+        Slab { items: vec![], gens: vec![], live: vec![], free: vec![] }
+    }
+}
+
+impl<T> Slab<T> {
+    #[inline]
+    pub fn alloc(&mut self, x: T) -> u32 {
+        if let Some(i) = self.free.pop() {
+            self.items[i as usize] = x;
+            self.live[i as usize] = true;
+            i
+        } else {
+            self.items.push(x);
+            self.gens.push(0);
+            self.live.push(true);
+            (self.items.len() - 1) as u32
+        }
+    }
+    #[inline]
+    pub fn release(&mut self, i: u32) {
+        self.gens[i as usize] = self.gens[i as usize].wrapping_add(1);
+        self.live[i as usize] = false;
+        self.free.push(i);
+    }
+    #[inline]
+    pub fn generation(&self, i: u32) -> u32 {
+        self.gens[i as usize]
+    }
+    #[inline]
+    pub fn valid(&self, i: u32, g: u32) -> bool {
+        (i as usize) < self.gens.len() && self.gens[i as usize] == g && self.live[i as usize]
+    }
+    pub fn capacity(&self) -> usize {
+        self.items.len()
+    }
+    pub fn in_use(&self) -> usize {
+        self.items.len() - self.free.len()
+    }
+}
+
+/// Network modifiers (delay, jitter, loss) on a pod's traffic or on an edge.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetFault {
+    /// Added one-way delay (ns).
+    pub delay: u64,
+    /// Uniform jitter added on top, in [0, jitter] (ns).
+    pub jitter: u64,
+    /// Probability a message is lost.
+    pub loss: f64,
+}
+
+impl NetFault {
+    fn is_none(&self) -> bool {
+        self.delay == 0 && self.jitter == 0 && self.loss <= 0.0
+    }
+}
+
+/// Disk modifiers of a pod.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct IoFault {
+    /// Added latency of an affected disk operation (ns).
+    pub delay: u64,
+    /// Share of operations delayed.
+    pub delay_fraction: f64,
+    /// Share of operations that fail.
+    pub error_fraction: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct PodWindow {
+    pub requests: u32,
+    pub errors: u32,
+    pub rejected: u32,
+    pub timeouts: u32,
+    pub retries: u32,
+    pub cpu_ns: u64,
+    pub hist: LatencyHist,
+    pub logs: [u16; LOG_TEMPLATES],
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct PodRt {
+    pub service: u32,
+    pub node: u32,
+    pub generation: u32,
+    pub name: String,
+    pub phase: Phase,
+    pub ready: bool,
+    pub terminating: bool,
+    pub version: u32,
+    pub cpu_limit: u32,
+    pub cpu_request: u32,
+    pub mem_limit: u64,
+    pub mem_request: u64,
+    pub crash_on_start: bool,
+    pub broken: Vec<u32>,
+    pub cpu_factor: f64,
+    pub workers: u32,
+    pub busy: u32,
+    pub on_cpu: u32,
+    pub queue: VecDeque<u32>,
+    pub in_flight: u32,
+    pub outstanding: u32,
+    pub mem_requests: u64,
+    pub mem_baseline: u64,
+    pub ready_at: u64,
+    pub started_at: u64,
+    pub restarts: u32,
+    pub restarts_window: u32,
+    pub crashes_in_row: u32,
+    pub stress_cpu: u32,
+    pub mem_pressure: u64,
+    pub leak_per_s: f64,
+    pub leak_since: u64,
+    pub io: IoFault,
+    pub net: NetFault,
+    pub weight: u32,
+    pub wrr: i64,
+    pub win: PodWindow,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct NodeRt {
+    pub up: bool,
+    pub cpu: u32,
+    pub stress_cpu: u32,
+    pub on_cpu: u32,
+    pub io_active: u32,
+    pub io_bw: u64,
+    pub win_cpu_ns: u64,
+    pub win_io_ns: u64,
+    pub weight: u32,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct SvcRt {
+    pub desired: u32,
+    pub version: u32,
+    pub history: Vec<u32>,
+    pub pods: Vec<u32>,
+    pub ready: Vec<u32>,
+    pub next_name: u32,
+    pub ingress_limit: Option<f64>,
+    pub tokens: f64,
+    pub tokens_at: u64,
+    pub win: LatencyHist,
+    pub win_requests: u32,
+    pub win_errors: u32,
+    pub hpa_next: u64,
+    pub hpa_low_since: u64,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct EdgeRt {
+    pub rr: u32,
+    pub net: NetFault,
+    pub pool_override: Option<u32>,
+}
+
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct Pool {
+    pub in_use: u32,
+    pub waiters: VecDeque<(u32, u32)>,
+}
+
+/// A network partition: members cannot reach peers (or anyone outside, if no peers).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Partition {
+    /// Pods on one side.
+    pub members: Vec<PodId>,
+    /// Pods on the other side; `None` = every pod not in `members`.
+    pub peers: Option<Vec<PodId>>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct UserRt {
+    pub workload: u32,
+}
+
+/// Engine counters, for benchmarks and sanity checks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    /// Events processed.
+    pub events: u64,
+    /// Jobs that finished on a pod (service completions).
+    pub visits: u64,
+    /// External requests that arrived.
+    pub arrivals: u64,
+    /// External requests answered.
+    pub responses: u64,
+    /// Call attempts that timed out.
+    pub timeouts: u64,
+    /// Retries sent.
+    pub retries: u64,
+    /// Pods killed by their memory limit.
+    pub oom_kills: u64,
+}
+
+/// All mutable simulation state except the ECS mirror: cloned by `fork`, serialised by `snapshot`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Runtime {
+    pub seed: u64,
+    pub now: u64,
+    pub end: u64,
+    pub queue: crate::queue::EventQueue<Ev>,
+    pub next_tick: u64,
+    pub tick_index: u64,
+    pub rng_arrivals: Vec<ChaCha8Rng>,
+    pub rng_service: Vec<ChaCha8Rng>,
+    pub rng_branch: Vec<ChaCha8Rng>,
+    pub rng_net: Vec<ChaCha8Rng>,
+    pub rng_retry: Vec<ChaCha8Rng>,
+    pub rng_lb: Vec<ChaCha8Rng>,
+    pub rng_faults: Vec<ChaCha8Rng>,
+    pub nodes: Vec<NodeRt>,
+    pub svcs: Vec<SvcRt>,
+    pub pods: Vec<PodRt>,
+    pub pod_free: Vec<u32>,
+    pub edges: Vec<EdgeRt>,
+    pub pools: BTreeMap<(u32, u32), Pool>,
+    pub partitions: BTreeMap<u32, Partition>,
+    pub next_partition: u32,
+    pub users: Vec<UserRt>,
+    pub jobs: Slab<Job>,
+    pub invs: Slab<Inv>,
+    pub roots: Slab<Root>,
+    pub next_trace: u64,
+    pub next_span: u64,
+    pub record_requests: bool,
+    pub telemetry: Telemetry,
+    pub counters: Counters,
+    pub node_lost_at: Vec<u64>,
+}
+
+#[inline]
+fn span_sampled(seed: u64, trace: u64, rate: f64) -> bool {
+    if rate <= 0.0 {
+        return false;
+    }
+    if rate >= 1.0 {
+        return true;
+    }
+    ((mix64(seed ^ mix64(trace)) >> 11) as f64 / (1u64 << 53) as f64) < rate
+}
+
+impl Runtime {
+    pub(crate) fn new(topo: &Arc<Topology>, seed: u64) -> Runtime {
+        let sc = &topo.scenario;
+        let nsvc = sc.services.len();
+        let nedge = topo.edges.len();
+        let nw = sc.workload.len();
+        let mk = |k: StreamKind, n: usize| (0..n).map(|i| stream(seed, k, i as u64)).collect::<Vec<_>>();
+        let mut users = Vec::new();
+        let mut rt = Runtime {
+            seed,
+            now: 0,
+            end: sc.duration.0,
+            queue: crate::queue::EventQueue::new(),
+            next_tick: sc.scrape_interval.0,
+            tick_index: 0,
+            rng_arrivals: mk(StreamKind::Arrivals, nw),
+            rng_service: mk(StreamKind::Service, nsvc),
+            rng_branch: mk(StreamKind::Branch, nsvc),
+            rng_net: mk(StreamKind::Network, nedge),
+            rng_retry: mk(StreamKind::Retry, nedge),
+            rng_lb: mk(StreamKind::Balance, nedge),
+            rng_faults: mk(StreamKind::Faults, nsvc),
+            nodes: sc
+                .nodes
+                .iter()
+                .map(|n| NodeRt {
+                    up: true,
+                    cpu: n.cpu.0,
+                    stress_cpu: 0,
+                    on_cpu: 0,
+                    io_active: 0,
+                    io_bw: n.io_bandwidth.0,
+                    win_cpu_ns: 0,
+                    win_io_ns: 0,
+                    weight: 100,
+                })
+                .collect(),
+            svcs: sc
+                .services
+                .iter()
+                .map(|s| SvcRt {
+                    desired: s.replicas,
+                    version: 0,
+                    history: vec![],
+                    pods: vec![],
+                    ready: vec![],
+                    next_name: 0,
+                    ingress_limit: None,
+                    tokens: 0.0,
+                    tokens_at: 0,
+                    win: LatencyHist::default(),
+                    win_requests: 0,
+                    win_errors: 0,
+                    hpa_next: s.autoscaler.as_ref().map(|a| a.period.0).unwrap_or(u64::MAX),
+                    hpa_low_since: u64::MAX,
+                })
+                .collect(),
+            pods: vec![],
+            pod_free: vec![],
+            edges: vec![EdgeRt::default(); nedge],
+            pools: BTreeMap::new(),
+            partitions: BTreeMap::new(),
+            next_partition: 0,
+            users: vec![],
+            jobs: Slab::default(),
+            invs: Slab::default(),
+            roots: Slab::default(),
+            next_trace: 1,
+            next_span: 1,
+            record_requests: false,
+            telemetry: Telemetry::default(),
+            counters: Counters::default(),
+            node_lost_at: vec![u64::MAX; sc.nodes.len()],
+        };
+        // initial pods: scheduled and ready at time 0 (a warm cluster)
+        for s in 0..nsvc as u32 {
+            for _ in 0..sc.services[s as usize].replicas {
+                rt.create_pod(topo, s, true);
+            }
+        }
+        for (w, spec) in sc.workload.iter().enumerate() {
+            match &spec.arrivals {
+                ArrivalSpec::Open { .. } => rt.schedule_next_arrival(topo, w as u32),
+                ArrivalSpec::Closed { users: n, think_time } => {
+                    for _ in 0..*n {
+                        let u = users.len() as u32;
+                        users.push(UserRt { workload: w as u32 });
+                        let t = think_time.sample(&mut rt.rng_arrivals[w]);
+                        rt.queue.push(t, Ev::UserWake(u));
+                    }
+                }
+            }
+        }
+        rt.users = users;
+        rt
+    }
+
+    // ------------------------------------------------------------------ main loop
+
+    /// Processes every event with time < `until` (events at `until` are left for later).
+    pub(crate) fn run_events_before(&mut self, topo: &Topology, until: u64) {
+        while let Some(t) = self.queue.peek_time() {
+            if t >= until {
+                break;
+            }
+            let Some((t, ev)) = self.queue.pop() else { break };
+            self.now = t;
+            self.counters.events += 1;
+            self.handle(topo, ev);
+        }
+        if self.now < until && until != u64::MAX {
+            self.now = until;
+        }
+    }
+
+    #[inline]
+    fn handle(&mut self, topo: &Topology, ev: Ev) {
+        match ev {
+            Ev::Arrival(w) => self.on_arrival(topo, w),
+            Ev::UserWake(u) => {
+                let w = self.users[u as usize].workload;
+                self.start_root(topo, w, u);
+            }
+            Ev::Send(i, g) => {
+                if self.invs.valid(i, g) && self.invs.items[i as usize].state == InvState::Backoff {
+                    match self.invs.items[i as usize].caller {
+                        Caller::Job(j, jg) if !self.jobs.valid(j, jg) => self.complete_inv(topo, i, Status::Reset),
+                        _ => self.start_attempt(topo, i),
+                    }
+                }
+            }
+            Ev::Deliver(i, attempt, pod) => self.on_deliver(topo, i, attempt, pod),
+            Ev::CpuDone(j, g) => {
+                if self.jobs.valid(j, g) {
+                    self.on_cpu_done(topo, j)
+                }
+            }
+            Ev::IoDone(j, g) => {
+                if self.jobs.valid(j, g) {
+                    let node = self.pods[self.jobs.items[j as usize].pod as usize].node as usize;
+                    self.nodes[node].io_active = self.nodes[node].io_active.saturating_sub(1);
+                    self.run_stages(topo, j, 0);
+                }
+            }
+            Ev::Response(i, attempt, st) => self.on_response(topo, i, attempt, st),
+            Ev::Timeout(i, attempt) => {
+                let inv = &self.invs.items[i as usize];
+                if self.invs.live[i as usize]
+                    && inv.attempts == attempt
+                    && matches!(inv.state, InvState::InFlight | InvState::WaitConn)
+                {
+                    self.counters.timeouts += 1;
+                    if inv.caller_pod != NONE {
+                        let cp = inv.caller_pod;
+                        self.pods[cp as usize].win.timeouts += 1;
+                        let es = &topo.edges[inv.edge as usize];
+                        self.log(topo, cp, Severity::Error, LogTemplate::Timeout, || {
+                            format!(
+                                "upstream request timeout: call to {} after {}",
+                                topo.service(es.to).name,
+                                es.spec.timeout
+                            )
+                        });
+                    }
+                    self.end_attempt(topo, i, Status::Timeout);
+                }
+            }
+            Ev::PodTimer(p, g) => self.on_pod_timer(topo, p, g),
+        }
+    }
+
+    // ------------------------------------------------------------------ arrivals
+
+    fn schedule_next_arrival(&mut self, topo: &Topology, w: u32) {
+        let ArrivalSpec::Open { rate } = &topo.scenario.workload[w as usize].arrivals else { return };
+        let max = rate.max_rate();
+        if max <= 0.0 {
+            return;
+        }
+        let rng = &mut self.rng_arrivals[w as usize];
+        // thinning (Lewis-Shedler) on the workload's own stream
+        let mut t = self.now as f64;
+        loop {
+            t += crate::rng::exponential(rng, SECONDS as f64 / max);
+            if t >= self.end as f64 {
+                return;
+            }
+            let ti = t as u64;
+            let r = rate.rate_at(ti);
+            if r >= max || unit(rng) * max < r {
+                self.queue.push(ti, Ev::Arrival(w));
+                return;
+            }
+        }
+    }
+
+    fn on_arrival(&mut self, topo: &Topology, w: u32) {
+        self.start_root(topo, w, NONE);
+        self.schedule_next_arrival(topo, w);
+    }
+
+    fn start_root(&mut self, topo: &Topology, w: u32, user: u32) {
+        self.counters.arrivals += 1;
+        let mix = &topo.mixes[w as usize];
+        let op = if mix.len() == 1 {
+            mix[0].0
+        } else {
+            let u = unit(&mut self.rng_arrivals[w as usize]);
+            mix.iter().find(|m| u < m.1).unwrap_or(&mix[mix.len() - 1]).0
+        };
+        let trace = self.next_trace;
+        self.next_trace += 1;
+        let sampled = span_sampled(self.seed, trace, topo.scenario.telemetry.trace_sample_rate);
+        let root = self.roots.alloc(Root {
+            workload: w,
+            op,
+            user,
+            arrival: self.now,
+            trace,
+            live: 0,
+            responded: false,
+            status: Status::Ok,
+            response: 0,
+            last_end: self.now,
+            attempts: 0,
+            sampled,
+        });
+        let edge = w; // client edges come first
+        let entry = topo.edges[edge as usize].to as usize;
+        // ingress rate limit (throttle): a token bucket at the entry service
+        if let Some(limit) = self.svcs[entry].ingress_limit {
+            let s = &mut self.svcs[entry];
+            let dt = (self.now - s.tokens_at) as f64 / SECONDS as f64;
+            s.tokens = (s.tokens + dt * limit).min(limit.max(1.0));
+            s.tokens_at = self.now;
+            if s.tokens < 1.0 {
+                let r = &mut self.roots.items[root as usize];
+                r.responded = true;
+                r.status = Status::RateLimited;
+                r.response = self.now;
+                self.finish_root(topo, root);
+                return;
+            }
+            s.tokens -= 1.0;
+        }
+        let spec = &topo.edges[edge as usize].spec;
+        let _ = spec;
+        let inv = self.new_inv(Caller::Client, root, edge, op, NONE, NONE, 0, true, false);
+        self.start_attempt(topo, inv);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn new_inv(
+        &mut self,
+        caller: Caller,
+        root: u32,
+        edge: u32,
+        op: u32,
+        caller_pod: u32,
+        caller_service: u32,
+        parent_span: u64,
+        sync: bool,
+        optional: bool,
+    ) -> u32 {
+        self.roots.items[root as usize].live += 1;
+        self.invs.alloc(Inv {
+            caller,
+            root,
+            edge,
+            op,
+            caller_pod,
+            caller_service,
+            parent_span,
+            attempts: 0,
+            generation: 0,
+            state: InvState::Backoff,
+            refs: 0,
+            target: NONE,
+            conn_held: false,
+            sync,
+            optional,
+        })
+    }
+
+    // ------------------------------------------------------------------ caller side
+
+    fn start_attempt(&mut self, topo: &Topology, i: u32) {
+        let now = self.now;
+        let edge = self.invs.items[i as usize].edge as usize;
+        let es = &topo.edges[edge].spec;
+        let inv = &mut self.invs.items[i as usize];
+        inv.attempts += 1;
+        let attempt = inv.attempts;
+        if inv.caller == Caller::Client {
+            self.roots.items[inv.root as usize].attempts = attempt;
+        }
+        if !inv.sync {
+            // fire and forget: no timeout, no pool, no retry
+            inv.state = InvState::Done;
+            self.transmit(topo, i);
+            self.maybe_free_inv(topo, i);
+            return;
+        }
+        self.queue.push(now + es.timeout.0, Ev::Timeout(i, attempt));
+        let pool_size = self.edges[edge].pool_override.or(es.pool_size);
+        if let (Some(size), true) = (pool_size, inv.caller_pod != NONE) {
+            let key = (edge as u32, inv.caller_pod);
+            let pool = self.pools.entry(key).or_default();
+            if pool.in_use >= size {
+                pool.waiters.push_back((i, attempt));
+                inv.state = InvState::WaitConn;
+                let cp = inv.caller_pod;
+                self.log(topo, cp, Severity::Warn, LogTemplate::PoolExhausted, || {
+                    format!(
+                        "connection pool exhausted ({size} in use), waiting for a connection to {}",
+                        topo.service(topo.edges[edge].to).name
+                    )
+                });
+                return;
+            }
+            pool.in_use += 1;
+            inv.conn_held = true;
+        }
+        inv.state = InvState::InFlight;
+        self.transmit(topo, i);
+    }
+
+    /// Picks a callee pod and sends the attempt over the network.
+    fn transmit(&mut self, topo: &Topology, i: u32) {
+        let inv = &self.invs.items[i as usize];
+        let edge = inv.edge as usize;
+        let es = &topo.edges[edge];
+        let callee = es.to as usize;
+        let attempt = inv.attempts;
+        let caller_pod = inv.caller_pod;
+        // a wrong downstream address in the caller's config: refused at once
+        if caller_pod != NONE && self.pods[caller_pod as usize].broken.contains(&es.to) {
+            self.refuse(topo, i, "no such host");
+            return;
+        }
+        let Some(target) = self.pick_pod(topo, edge, callee) else {
+            self.refuse(topo, i, "no ready endpoints");
+            return;
+        };
+        if !self.partitions.is_empty() && caller_pod != NONE && self.partitioned(caller_pod, target) {
+            // packets dropped: the caller only learns through its timeout
+            self.invs.items[i as usize].target = target;
+            self.pods[target as usize].outstanding += 1;
+            return;
+        }
+        let rng = &mut self.rng_net[edge];
+        let mut lat = es.spec.latency.sample(rng);
+        let mut loss = 0.0;
+        for nf in [
+            &self.edges[edge].net,
+            if caller_pod != NONE { &self.pods[caller_pod as usize].net } else { &NetFault { delay: 0, jitter: 0, loss: 0.0 } },
+            &self.pods[target as usize].net,
+        ] {
+            if !nf.is_none() {
+                lat += nf.delay;
+                if nf.jitter > 0 {
+                    lat += (unit(rng) * nf.jitter as f64) as u64;
+                }
+                loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
+            }
+        }
+        self.invs.items[i as usize].target = target;
+        self.pods[target as usize].outstanding += 1;
+        if loss > 0.0 && bernoulli(rng, loss) {
+            return; // lost: the timeout will fire
+        }
+        self.invs.items[i as usize].refs += 1;
+        self.queue.push(self.now + lat, Ev::Deliver(i, attempt, target));
+    }
+
+    fn refuse(&mut self, topo: &Topology, i: u32, why: &str) {
+        let inv = &self.invs.items[i as usize];
+        let attempt = inv.attempts;
+        if inv.caller_pod != NONE {
+            let (cp, to) = (inv.caller_pod, topo.edges[inv.edge as usize].to);
+            self.log(topo, cp, Severity::Error, LogTemplate::ConnectionRefused, || {
+                format!("dial tcp {}: connect: connection refused ({why})", topo.service(to).name)
+            });
+        }
+        if self.invs.items[i as usize].sync {
+            self.invs.items[i as usize].refs += 1;
+            self.queue.push(self.now, Ev::Response(i, attempt, Status::Refused));
+        }
+    }
+
+    fn partitioned(&self, a: u32, b: u32) -> bool {
+        self.partitions.values().any(|p| {
+            let ia = p.members.contains(&a);
+            let ib = p.members.contains(&b);
+            match &p.peers {
+                None => ia != ib,
+                Some(peers) => (ia && peers.contains(&b)) || (ib && peers.contains(&a)),
+            }
+        })
+    }
+
+    fn pick_pod(&mut self, topo: &Topology, edge: usize, svc: usize) -> Option<u32> {
+        let ready = &self.svcs[svc].ready;
+        let n = ready.len();
+        if n == 0 {
+            return None;
+        }
+        if n == 1 {
+            return Some(ready[0]);
+        }
+        // weighted (reroute) mode when any weight differs from the default
+        if ready.iter().any(|&p| self.pods[p as usize].weight != 100 || self.nodes[self.pods[p as usize].node as usize].weight != 100) {
+            // smooth weighted round robin (nginx), deterministic
+            let mut total: i64 = 0;
+            let mut best = NONE;
+            let mut best_w = i64::MIN;
+            for &p in ready {
+                let pod = &self.pods[p as usize];
+                let w = (pod.weight as i64) * (self.nodes[pod.node as usize].weight as i64) / 100;
+                total += w;
+                let cur = pod.wrr + w;
+                if w > 0 && cur > best_w {
+                    best_w = cur;
+                    best = p;
+                }
+            }
+            if best == NONE {
+                return None; // everything weighted to zero: traffic is dropped at the balancer
+            }
+            for &p in ready.clone().iter() {
+                let pod = &mut self.pods[p as usize];
+                let w = (pod.weight as i64) * (self.nodes[pod.node as usize].weight as i64) / 100;
+                pod.wrr += w;
+            }
+            self.pods[best as usize].wrr -= total;
+            return Some(best);
+        }
+        match topo.edges[edge].spec.load_balancing {
+            LoadBalancing::RoundRobin => {
+                let e = &mut self.edges[edge];
+                e.rr = e.rr.wrapping_add(1);
+                Some(ready[e.rr as usize % n])
+            }
+            LoadBalancing::Random => Some(ready[below(&mut self.rng_lb[edge], n as u32) as usize]),
+            LoadBalancing::LeastOutstanding => {
+                let e = &mut self.edges[edge];
+                e.rr = e.rr.wrapping_add(1);
+                let start = e.rr as usize % n;
+                let mut best = ready[start];
+                for k in 1..n {
+                    let p = ready[(start + k) % n];
+                    if self.pods[p as usize].outstanding < self.pods[best as usize].outstanding {
+                        best = p;
+                    }
+                }
+                Some(best)
+            }
+        }
+    }
+
+    fn on_response(&mut self, topo: &Topology, i: u32, attempt: u32, st: Status) {
+        let inv = &mut self.invs.items[i as usize];
+        inv.refs -= 1;
+        if inv.attempts == attempt && matches!(inv.state, InvState::InFlight) {
+            self.end_attempt(topo, i, st);
+        } else {
+            self.maybe_free_inv(topo, i);
+        }
+    }
+
+    /// The current attempt ended (response or timeout): release resources, retry or complete.
+    fn end_attempt(&mut self, topo: &Topology, i: u32, st: Status) {
+        let edge = self.invs.items[i as usize].edge as usize;
+        let inv = &mut self.invs.items[i as usize];
+        if inv.target != NONE {
+            let t = inv.target as usize;
+            inv.target = NONE;
+            self.pods[t].outstanding = self.pods[t].outstanding.saturating_sub(1);
+        }
+        let was_waiting = inv.state == InvState::WaitConn;
+        let held = std::mem::replace(&mut inv.conn_held, false);
+        let caller_pod = inv.caller_pod;
+        let attempts = inv.attempts;
+        // invalidate this attempt (late responses are ignored)
+        inv.state = InvState::Backoff;
+        if held {
+            self.release_conn(topo, edge as u32, caller_pod);
+        }
+        let _ = was_waiting;
+        let es = &topo.edges[edge].spec;
+        if st != Status::Ok && attempts < es.retry.attempts && st != Status::RateLimited {
+            let r = &es.retry;
+            let base = r.backoff.0 as f64 * r.multiplier.powi(attempts as i32 - 1);
+            let base = base.min(r.max_backoff.0 as f64);
+            let jit = if r.jitter > 0.0 { unit(&mut self.rng_retry[edge]) * r.jitter * base } else { 0.0 };
+            let delay = (base * (1.0 - r.jitter) + jit).max(0.0) as u64;
+            self.counters.retries += 1;
+            if caller_pod != NONE {
+                self.pods[caller_pod as usize].win.retries += 1;
+            }
+            let g = self.invs.generation(i);
+            self.queue.push(self.now + delay, Ev::Send(i, g));
+            // bump the attempt so a late response of the old one is recognised as stale
+            return;
+        }
+        self.complete_inv(topo, i, st);
+    }
+
+    fn release_conn(&mut self, topo: &Topology, edge: u32, caller_pod: u32) {
+        let Some(pool) = self.pools.get_mut(&(edge, caller_pod)) else { return };
+        pool.in_use = pool.in_use.saturating_sub(1);
+        // hand the connection to the oldest live waiter
+        while let Some((w, att)) = pool.waiters.pop_front() {
+            let inv = &self.invs.items[w as usize];
+            if self.invs.live[w as usize] && inv.attempts == att && inv.state == InvState::WaitConn {
+                pool.in_use += 1;
+                let inv = &mut self.invs.items[w as usize];
+                inv.conn_held = true;
+                inv.state = InvState::InFlight;
+                self.transmit(topo, w);
+                return;
+            }
+        }
+    }
+
+    fn complete_inv(&mut self, topo: &Topology, i: u32, st: Status) {
+        let inv = &mut self.invs.items[i as usize];
+        inv.state = InvState::Done;
+        let caller = inv.caller;
+        let optional = inv.optional;
+        let root = inv.root;
+        match caller {
+            Caller::Client => {
+                let r = &mut self.roots.items[root as usize];
+                r.responded = true;
+                r.status = st;
+                r.response = self.now;
+                self.counters.responses += 1;
+                if r.user != NONE {
+                    let u = r.user;
+                    let w = self.users[u as usize].workload as usize;
+                    if let ArrivalSpec::Closed { think_time, .. } = &topo.scenario.workload[w].arrivals {
+                        let t = think_time.sample(&mut self.rng_arrivals[w]);
+                        if self.now + t < self.end {
+                            self.queue.push(self.now + t, Ev::UserWake(u));
+                        }
+                    }
+                }
+            }
+            Caller::Job(j, g) => {
+                if self.jobs.valid(j, g) {
+                    let job = &mut self.jobs.items[j as usize];
+                    job.pending -= 1;
+                    if st != Status::Ok && !optional && job.failed.is_none() {
+                        job.failed = Some(Status::Error);
+                    }
+                    if job.pending == 0 {
+                        if job.failed.is_some() {
+                            self.finish_job(topo, j);
+                        } else {
+                            let next = job.stage + 1;
+                            self.run_stages(topo, j, next);
+                        }
+                    }
+                }
+            }
+            Caller::Detached => {}
+        }
+        self.maybe_free_inv(topo, i);
+    }
+
+    fn maybe_free_inv(&mut self, topo: &Topology, i: u32) {
+        let inv = &self.invs.items[i as usize];
+        if inv.state == InvState::Done && inv.refs == 0 && self.invs.live[i as usize] {
+            let root = inv.root;
+            self.invs.release(i);
+            self.root_unref(topo, root);
+        }
+    }
+
+    fn root_unref(&mut self, topo: &Topology, root: u32) {
+        let r = &mut self.roots.items[root as usize];
+        r.live -= 1;
+        if r.live == 0 && r.responded {
+            self.finish_root(topo, root);
+        }
+    }
+
+    fn finish_root(&mut self, _topo: &Topology, root: u32) {
+        let r = &self.roots.items[root as usize];
+        if self.record_requests {
+            self.telemetry.requests.push(RequestRecord {
+                workload: r.workload,
+                operation: r.op,
+                arrival: r.arrival,
+                response: r.response,
+                end: r.last_end.max(r.response),
+                status: r.status,
+                attempts: r.attempts,
+            });
+        }
+        self.roots.release(root);
+    }
+
+    // ------------------------------------------------------------------ callee side
+
+    fn on_deliver(&mut self, topo: &Topology, i: u32, attempt: u32, target: u32) {
+        let inv = &self.invs.items[i as usize];
+        let (op, root) = (inv.op, inv.root);
+        let p = target as usize;
+        let pod_ok = self.pods[p].phase == Phase::Running
+            && !self.pods[p].terminating
+            && self.pods[p].service == topo.ops[op as usize].service;
+        if !pod_ok {
+            self.respond_or_drop(topo, i, attempt, Status::Reset);
+            return;
+        }
+        let pod = &mut self.pods[p];
+        if pod.queue.len() as u32 >= topo.scenario.services[pod.service as usize].queue_capacity && pod.busy >= pod.workers {
+            pod.win.rejected += 1;
+            pod.win.requests += 1;
+            pod.win.errors += 1;
+            let svc = pod.service as usize;
+            self.svcs[svc].win_requests += 1;
+            self.svcs[svc].win_errors += 1;
+            self.log(topo, target, Severity::Warn, LogTemplate::QueueFull, || {
+                "request rejected: server queue full (503)".into()
+            });
+            self.respond_or_drop(topo, i, attempt, Status::Rejected);
+            return;
+        }
+        let mem = topo.ops[op as usize].memory_per_request;
+        pod.in_flight += 1;
+        pod.mem_requests += mem;
+        let span = self.next_span;
+        self.next_span += 1;
+        let j = self.jobs.alloc(Job {
+            pod: target,
+            pod_gen: pod.generation,
+            op,
+            inv: i,
+            attempt,
+            root,
+            span,
+            arrived: self.now,
+            stage: 0,
+            pending: 0,
+            failed: None,
+            phase: JobPhase::Queued,
+            mem,
+        });
+        self.roots.items[root as usize].live += 1;
+        // the delivery's reference on the invocation passes to the job
+        if self.pods[p].busy < self.pods[p].workers {
+            self.start_job(topo, j);
+        } else {
+            self.pods[p].queue.push_back(j);
+        }
+        // memory check: admitting this request may push the pod over its limit
+        if self.pod_memory(p) > self.pods[p].mem_limit {
+            self.oom_kill(topo, target);
+        }
+    }
+
+    fn respond_or_drop(&mut self, topo: &Topology, i: u32, attempt: u32, st: Status) {
+        // the reference taken by Deliver becomes the Response's
+        let inv = &self.invs.items[i as usize];
+        if inv.sync {
+            let lat = topo.edges[inv.edge as usize].spec.latency.sample(&mut self.rng_net[inv.edge as usize]);
+            self.queue.push(self.now + lat, Ev::Response(i, attempt, st));
+        } else {
+            self.invs.items[i as usize].refs -= 1;
+            self.maybe_free_inv(topo, i);
+        }
+    }
+
+    /// Resident memory of a pod.
+    pub(crate) fn pod_memory(&self, p: usize) -> u64 {
+        let pod = &self.pods[p];
+        let base = pod.mem_baseline;
+        let leak = if pod.leak_per_s > 0.0 && self.now > pod.leak_since {
+            (pod.leak_per_s * (self.now - pod.leak_since) as f64 / SECONDS as f64) as u64
+        } else {
+            0
+        };
+        base + pod.mem_requests + pod.mem_pressure + leak
+    }
+
+    fn start_job(&mut self, topo: &Topology, j: u32) {
+        let job = &mut self.jobs.items[j as usize];
+        job.phase = JobPhase::Cpu;
+        let p = job.pod as usize;
+        let opi = job.op as usize;
+        let g = self.jobs.generation(j);
+        let op = &topo.ops[opi];
+        let pod = &mut self.pods[p];
+        pod.busy += 1;
+        let svc = pod.service as usize;
+        let mut demand = op.cpu.sample(&mut self.rng_service[svc]) as f64;
+        if pod.cpu_factor != 1.0 {
+            demand *= pod.cpu_factor;
+        }
+        let spec = &topo.scenario.services[svc];
+        if spec.warmup.0 > 0 && spec.warmup_factor > 1.0 && self.now < pod.ready_at + spec.warmup.0 {
+            let left = (pod.ready_at + spec.warmup.0 - self.now) as f64 / spec.warmup.0 as f64;
+            demand *= 1.0 + (spec.warmup_factor - 1.0) * left;
+        }
+        pod.on_cpu += 1;
+        let node = &mut self.nodes[pod.node as usize];
+        node.on_cpu += 1;
+        let node_share = (node.cpu as f64 / 1000.0) / (node.on_cpu as f64 + node.stress_cpu as f64 / 1000.0);
+        let pod_share = (pod.cpu_limit as f64 / 1000.0) / (pod.on_cpu as f64 + pod.stress_cpu as f64 / 1000.0);
+        let rate = node_share.min(pod_share).min(1.0);
+        let dur = (demand / rate) as u64;
+        pod.win.cpu_ns += demand as u64;
+        node.win_cpu_ns += demand as u64;
+        self.queue.push(self.now + dur, Ev::CpuDone(j, g));
+    }
+
+    fn on_cpu_done(&mut self, topo: &Topology, j: u32) {
+        let job = &mut self.jobs.items[j as usize];
+        let p = job.pod as usize;
+        let op = &topo.ops[job.op as usize];
+        let pod = &mut self.pods[p];
+        pod.on_cpu -= 1;
+        let node = &mut self.nodes[pod.node as usize];
+        node.on_cpu -= 1;
+        if op.io_bytes == 0 && pod.io.delay_fraction <= 0.0 && pod.io.error_fraction <= 0.0 {
+            self.run_stages(topo, j, 0);
+            return;
+        }
+        if op.io_bytes == 0 {
+            self.run_stages(topo, j, 0);
+            return;
+        }
+        job.phase = JobPhase::Io;
+        node.io_active += 1;
+        let bw = node.io_bw as f64 / node.io_active as f64;
+        let mut dur = (op.io_bytes as f64 / bw * SECONDS as f64) as u64;
+        node.win_io_ns += dur;
+        let svc = pod.service as usize;
+        let rng = &mut self.rng_faults[svc];
+        if bernoulli(rng, pod.io.delay_fraction) {
+            dur += pod.io.delay;
+        }
+        if bernoulli(rng, pod.io.error_fraction) {
+            job.failed = Some(Status::IoError);
+            let pid = job.pod;
+            self.log(topo, pid, Severity::Error, LogTemplate::IoError, || {
+                "I/O error: input/output error (EIO) on volume".into()
+            });
+        }
+        let g = self.jobs.generation(j);
+        self.queue.push(self.now + dur, Ev::IoDone(j, g));
+    }
+
+    /// Runs call stages from `from`; finishes the job when none is left or one fails.
+    fn run_stages(&mut self, topo: &Topology, j: u32, from: u32) {
+        let g = self.jobs.generation(j);
+        let job = &self.jobs.items[j as usize];
+        if job.failed.is_some() {
+            self.finish_job(topo, j);
+            return;
+        }
+        let op = &topo.ops[job.op as usize];
+        let (pod, root, span) = (job.pod, job.root, job.span);
+        let svc = self.pods[pod as usize].service;
+        let mut k = from as usize;
+        while k < op.stages.len() {
+            let mut pending = 0;
+            for c in &op.stages[k] {
+                if c.probability < 1.0 && !bernoulli(&mut self.rng_branch[svc as usize], c.probability) {
+                    continue;
+                }
+                let caller = if c.sync { Caller::Job(j, g) } else { Caller::Detached };
+                let i = self.new_inv(caller, root, c.edge, c.op, pod, svc, span, c.sync, c.optional);
+                if c.sync {
+                    pending += 1;
+                    let job = &mut self.jobs.items[j as usize];
+                    job.pending += 1;
+                    job.stage = k as u32;
+                    job.phase = JobPhase::Calls;
+                }
+                self.start_attempt(topo, i);
+                // a synchronous call can complete at once (refused): the job may be gone
+                if !self.jobs.valid(j, g) {
+                    return;
+                }
+            }
+            if pending > 0 {
+                // wait for this stage's calls (they may have completed synchronously already)
+                let job = &self.jobs.items[j as usize];
+                if job.pending > 0 {
+                    return;
+                }
+                if job.failed.is_some() {
+                    break;
+                }
+            }
+            k += 1;
+        }
+        self.finish_job(topo, j);
+    }
+
+    fn finish_job(&mut self, topo: &Topology, j: u32) {
+        let job = self.jobs.items[j as usize].clone();
+        let p = job.pod as usize;
+        let st = job.failed.unwrap_or(Status::Ok);
+        self.counters.visits += 1;
+        let lat = self.now - job.arrived;
+        {
+            let pod = &mut self.pods[p];
+            pod.busy -= 1;
+            pod.in_flight -= 1;
+            pod.mem_requests -= job.mem;
+            pod.win.requests += 1;
+            pod.win.hist.record_ns(lat);
+            let svc = &mut self.svcs[pod.service as usize];
+            svc.win_requests += 1;
+            svc.win.record_ns(lat);
+            if st != Status::Ok {
+                pod.win.errors += 1;
+                svc.win_errors += 1;
+            }
+        }
+        let r = &mut self.roots.items[job.root as usize];
+        r.last_end = r.last_end.max(self.now);
+        if r.sampled {
+            let inv = &self.invs.items[job.inv as usize];
+            let rec = SpanRecord {
+                trace_id: r.trace,
+                span_id: job.span,
+                parent_span_id: inv.parent_span,
+                service: self.pods[p].service,
+                operation: job.op,
+                pod: job.pod,
+                caller: if inv.caller_service == NONE { None } else { Some(inv.caller_service) },
+                start: job.arrived,
+                duration: lat,
+                status: st,
+                attempt: job.attempt,
+                sync: inv.sync,
+            };
+            self.telemetry.push_span(rec, topo.scenario.telemetry.retain_spans);
+        }
+        let i = job.inv;
+        self.jobs.release(j);
+        self.respond_or_drop(topo, i, job.attempt, st);
+        self.root_unref(topo, job.root);
+        // next queued request takes the worker
+        self.dispatch_queue(topo, p);
+    }
+
+    fn dispatch_queue(&mut self, topo: &Topology, p: usize) {
+        while self.pods[p].busy < self.pods[p].workers {
+            let Some(next) = self.pods[p].queue.pop_front() else { break };
+            self.start_job(topo, next);
+        }
+    }
+
+    // ------------------------------------------------------------------ pods
+
+    /// Emits a log line, subject to the per-pod, per-template burst limit of the window.
+    pub(crate) fn log(&mut self, topo: &Topology, pod: u32, sev: Severity, t: LogTemplate, message: impl FnOnce() -> String) {
+        let (service, ok) = if pod != NONE && (pod as usize) < self.pods.len() {
+            let pd = &mut self.pods[pod as usize];
+            let c = &mut pd.win.logs[t as usize];
+            let ok = (*c as u32) < topo.scenario.telemetry.log_burst;
+            *c = c.saturating_add(1);
+            (pd.service, ok)
+        } else {
+            (NONE, true)
+        };
+        if !ok {
+            self.telemetry.logs_suppressed += 1;
+            return;
+        }
+        let ev = LogEvent { time: self.now, pod, service, severity: sev, template: t, message: message() };
+        self.telemetry.push_log(ev, topo.scenario.telemetry.retain_logs);
+    }
+
+    /// Places a pod of service `s` on the best node and boots it (or makes it ready at once for
+    /// the initial, warm cluster).
+    pub(crate) fn create_pod(&mut self, topo: &Topology, s: u32, warm: bool) -> u32 {
+        let spec = topo.service(s);
+        let version = self.svcs[s as usize].version;
+        let tpl = topo.template(s, version);
+        let n = self.svcs[s as usize].next_name;
+        self.svcs[s as usize].next_name += 1;
+        let name = format!("{}-{}", spec.name, pod_suffix(self.seed, s, n));
+        let pod = PodRt {
+            service: s,
+            node: NONE,
+            generation: 0,
+            name,
+            phase: Phase::Pending,
+            ready: false,
+            terminating: false,
+            version,
+            cpu_limit: tpl.resources.cpu_limit.0,
+            cpu_request: tpl.resources.cpu_request.0,
+            mem_limit: tpl.resources.memory_limit.0,
+            mem_request: tpl.resources.memory_request.0,
+            crash_on_start: tpl.crash_on_start,
+            broken: tpl.broken,
+            cpu_factor: tpl.cpu_factor,
+            workers: spec.workers,
+            busy: 0,
+            on_cpu: 0,
+            queue: VecDeque::new(),
+            in_flight: 0,
+            outstanding: 0,
+            mem_requests: 0,
+            mem_baseline: spec.baseline_memory.0,
+            ready_at: 0,
+            started_at: self.now,
+            restarts: 0,
+            restarts_window: 0,
+            crashes_in_row: 0,
+            stress_cpu: 0,
+            mem_pressure: 0,
+            leak_per_s: 0.0,
+            leak_since: 0,
+            io: IoFault::default(),
+            net: NetFault::default(),
+            weight: 100,
+            wrr: 0,
+            win: PodWindow::default(),
+        };
+        let id = if let Some(id) = self.pod_free.pop() {
+            let g = self.pods[id as usize].generation.wrapping_add(1);
+            self.pods[id as usize] = pod;
+            self.pods[id as usize].generation = g;
+            id
+        } else {
+            self.pods.push(pod);
+            (self.pods.len() - 1) as u32
+        };
+        self.svcs[s as usize].pods.push(id);
+        self.try_schedule(topo, id, warm);
+        id
+    }
+
+    /// Picks a node for a pending pod: the up node (allowed by the selector) with the most
+    /// unreserved CPU that fits the request; ties go to the lowest index.
+    pub(crate) fn try_schedule(&mut self, topo: &Topology, p: u32, warm: bool) {
+        let pod = &self.pods[p as usize];
+        if pod.phase != Phase::Pending || pod.node != NONE {
+            return;
+        }
+        let spec = topo.service(pod.service);
+        let mut reserved_cpu = vec![0u64; self.nodes.len()];
+        let mut reserved_mem = vec![0u64; self.nodes.len()];
+        for q in &self.pods {
+            if q.node != NONE && q.phase != Phase::Terminated {
+                reserved_cpu[q.node as usize] += q.cpu_request as u64;
+                reserved_mem[q.node as usize] += q.mem_request;
+            }
+        }
+        let mut best: Option<(i64, usize)> = None;
+        for (ni, n) in topo.scenario.nodes.iter().enumerate() {
+            if !self.nodes[ni].up {
+                continue;
+            }
+            if !spec.node_selector.is_empty() && !spec.node_selector.contains(&n.name) {
+                continue;
+            }
+            let free_cpu = n.cpu.0 as i64 - reserved_cpu[ni] as i64;
+            let free_mem = n.memory.0 as i64 - reserved_mem[ni] as i64;
+            if free_cpu < pod.cpu_request as i64 || free_mem < pod.mem_request as i64 {
+                continue;
+            }
+            if best.is_none_or(|(b, _)| free_cpu > b) {
+                best = Some((free_cpu, ni));
+            }
+        }
+        let Some((_, ni)) = best else { return };
+        let pod = &mut self.pods[p as usize];
+        pod.node = ni as u32;
+        if warm {
+            pod.phase = Phase::Running;
+            pod.ready = true;
+            pod.ready_at = 0;
+            pod.started_at = 0;
+            let pod_ready_at = self.now.saturating_sub(spec.warmup.0);
+            pod.ready_at = pod_ready_at;
+            let s = pod.service as usize;
+            insert_sorted(&mut self.svcs[s].ready, p);
+        } else {
+            let delay = topo.scenario.cluster.schedule_delay.0;
+            self.boot(topo, p, delay);
+        }
+    }
+
+    /// Starts the container after `delay`: Starting, then ready after the boot time.
+    fn boot(&mut self, topo: &Topology, p: u32, delay: u64) {
+        let spec = topo.service(self.pods[p as usize].service);
+        let pod = &mut self.pods[p as usize];
+        pod.phase = Phase::Starting;
+        pod.started_at = self.now + delay;
+        let g = pod.generation;
+        // the timer first fires when the container starts, then when it is ready
+        self.queue.push(self.now + delay + spec.boot_time.0, Ev::PodTimer(p, g));
+    }
+
+    fn on_pod_timer(&mut self, topo: &Topology, p: u32, g: u32) {
+        let pod = &self.pods[p as usize];
+        if pod.generation != g || pod.terminating {
+            return;
+        }
+        match pod.phase {
+            Phase::Starting | Phase::CrashLoopBackOff | Phase::Pending if pod.node != NONE => {
+                if pod.crash_on_start {
+                    self.crash(topo, p, Phase::Failed, "container exited with code 1: invalid configuration");
+                    return;
+                }
+                let pod = &mut self.pods[p as usize];
+                pod.phase = Phase::Running;
+                pod.ready = true;
+                pod.ready_at = self.now;
+                pod.crashes_in_row = 0;
+                if pod.leak_per_s > 0.0 {
+                    pod.leak_since = self.now;
+                }
+                let s = pod.service as usize;
+                insert_sorted(&mut self.svcs[s].ready, p);
+                let name = self.pods[p as usize].name.clone();
+                self.log(topo, p, Severity::Info, LogTemplate::Ready, || format!("pod {name} is ready"));
+            }
+            Phase::NodeLost => {
+                // eviction timeout passed: the pod is deleted and the deployment replaces it
+                self.terminate_pod(topo, p, "evicted: node not ready");
+                self.reconcile(topo, self.pods[p as usize].service);
+            }
+            _ => {}
+        }
+    }
+
+    fn unready(&mut self, p: u32) {
+        let pod = &mut self.pods[p as usize];
+        pod.ready = false;
+        let s = pod.service as usize;
+        if let Ok(k) = self.svcs[s].ready.binary_search(&p) {
+            self.svcs[s].ready.remove(k);
+        }
+    }
+
+    /// Fails every request on a pod (its process died) and resets its counters.
+    fn drop_work(&mut self, topo: &Topology, p: u32) {
+        let pod = &mut self.pods[p as usize];
+        pod.queue.clear();
+        pod.generation = pod.generation.wrapping_add(1);
+        let node = pod.node;
+        let (on_cpu, _) = (pod.on_cpu, 0);
+        pod.on_cpu = 0;
+        pod.busy = 0;
+        pod.in_flight = 0;
+        pod.mem_requests = 0;
+        if node != NONE {
+            let n = &mut self.nodes[node as usize];
+            n.on_cpu = n.on_cpu.saturating_sub(on_cpu);
+        }
+        // every job of the pod fails with a reset; in slot order (deterministic)
+        let victims: Vec<u32> =
+            (0..self.jobs.items.len() as u32).filter(|&j| self.jobs.live[j as usize] && self.jobs.items[j as usize].pod == p).collect();
+        for j in victims {
+            let job = self.jobs.items[j as usize].clone();
+            if job.phase == JobPhase::Io && node != NONE {
+                let n = &mut self.nodes[node as usize];
+                n.io_active = n.io_active.saturating_sub(1);
+            }
+            self.jobs.release(j);
+            self.respond_or_drop(topo, job.inv, job.attempt, Status::Reset);
+            self.root_unref(topo, job.root);
+        }
+    }
+
+    /// The container died: drop its work and restart it after the back-off.
+    pub(crate) fn crash(&mut self, topo: &Topology, p: u32, phase: Phase, why: &str) {
+        self.unready(p);
+        self.drop_work(topo, p);
+        let c = &topo.scenario.cluster;
+        let pod = &mut self.pods[p as usize];
+        pod.phase = phase;
+        pod.restarts += 1;
+        pod.restarts_window += 1;
+        pod.crashes_in_row += 1;
+        let k = pod.crashes_in_row.saturating_sub(2).min(20);
+        let backoff =
+            if pod.crashes_in_row <= 1 { 0 } else { (c.initial_backoff.0.saturating_mul(1 << k)).min(c.max_backoff.0) };
+        let name = pod.name.clone();
+        let t = if phase == Phase::OomKilled { LogTemplate::OomKilled } else { LogTemplate::ConfigError };
+        self.log(topo, p, Severity::Error, t, || format!("{name}: {why}"));
+        if backoff > 0 {
+            self.log(topo, p, Severity::Warn, LogTemplate::BackOff, || {
+                format!("Back-off {}s restarting failed container of {name}", backoff / SECONDS)
+            });
+        }
+        let spec = topo.service(self.pods[p as usize].service);
+        let pod = &mut self.pods[p as usize];
+        pod.phase = if backoff > 0 { Phase::CrashLoopBackOff } else { Phase::Starting };
+        pod.started_at = self.now + backoff;
+        let g = pod.generation;
+        self.queue.push(self.now + backoff + spec.boot_time.0, Ev::PodTimer(p, g));
+    }
+
+    /// Kills a pod for exceeding its memory limit.
+    pub(crate) fn oom_kill(&mut self, topo: &Topology, p: u32) {
+        self.counters.oom_kills += 1;
+        let lim = self.pods[p as usize].mem_limit;
+        self.crash(topo, p, Phase::OomKilled, &format!("OOMKilled: memory limit {} exceeded", crate::quantity::Memory(lim)));
+    }
+
+    /// Removes a pod for good (its slot is freed).
+    pub(crate) fn terminate_pod(&mut self, topo: &Topology, p: u32, why: &str) {
+        if self.pods[p as usize].phase == Phase::Terminated {
+            return;
+        }
+        self.unready(p);
+        self.drop_work(topo, p);
+        let name = self.pods[p as usize].name.clone();
+        self.log(topo, p, Severity::Warn, LogTemplate::Killed, || format!("pod {name} terminated: {why}"));
+        let pod = &mut self.pods[p as usize];
+        pod.phase = Phase::Terminated;
+        pod.terminating = true;
+        let s = pod.service as usize;
+        self.svcs[s].pods.retain(|&x| x != p);
+        // pools of this caller pod are gone
+        let keys: Vec<(u32, u32)> = self.pools.keys().filter(|k| k.1 == p).copied().collect();
+        for k in keys {
+            self.pools.remove(&k);
+        }
+        for part in self.partitions.values_mut() {
+            part.members.retain(|&x| x != p);
+            if let Some(peers) = &mut part.peers {
+                peers.retain(|&x| x != p);
+            }
+        }
+        self.pod_free.push(p);
+    }
+
+    /// Makes the number of live pods of a service match its desired replicas.
+    pub(crate) fn reconcile(&mut self, topo: &Topology, s: u32) {
+        let live: Vec<u32> = self.svcs[s as usize].pods.clone();
+        let counted: Vec<u32> = live.iter().copied().filter(|&p| self.pods[p as usize].phase != Phase::NodeLost).collect();
+        let desired = self.svcs[s as usize].desired as usize;
+        if counted.len() < desired {
+            for _ in counted.len()..desired {
+                self.create_pod(topo, s, false);
+            }
+        } else if counted.len() > desired {
+            // remove not-ready pods first, then the newest
+            let mut order = counted.clone();
+            order.sort_by_key(|&p| (self.pods[p as usize].ready, std::cmp::Reverse(p)));
+            for &p in order.iter().take(counted.len() - desired) {
+                self.terminate_pod(topo, p, "scaled down");
+            }
+        }
+        // pending pods may fit now
+        for p in self.svcs[s as usize].pods.clone() {
+            if self.pods[p as usize].phase == Phase::Pending && self.pods[p as usize].node == NONE {
+                self.try_schedule(topo, p, false);
+            }
+        }
+    }
+
+    /// Restarts a pod's container (an operator action, not a crash: no back-off).
+    pub(crate) fn restart_container(&mut self, topo: &Topology, p: u32) {
+        if self.pods[p as usize].phase == Phase::Terminated {
+            return;
+        }
+        self.unready(p);
+        self.drop_work(topo, p);
+        let name = self.pods[p as usize].name.clone();
+        self.log(topo, p, Severity::Info, LogTemplate::Started, || format!("container of {name} restarted"));
+        let pod = &mut self.pods[p as usize];
+        pod.restarts += 1;
+        pod.restarts_window += 1;
+        if pod.node == NONE || !self.nodes[pod.node as usize].up {
+            return;
+        }
+        self.boot(topo, p, 0);
+    }
+
+    /// A node goes down: its pods are lost; they are evicted after the eviction timeout.
+    pub(crate) fn node_down(&mut self, topo: &Topology, n: u32) {
+        if !self.nodes[n as usize].up {
+            return;
+        }
+        self.nodes[n as usize].up = false;
+        self.node_lost_at[n as usize] = self.now;
+        let name = topo.scenario.nodes[n as usize].name.clone();
+        self.log(topo, NONE, Severity::Error, LogTemplate::NodeNotReady, || format!("node {name} status is now: NodeNotReady"));
+        let evict = topo.scenario.cluster.pod_eviction_timeout.0;
+        for p in 0..self.pods.len() as u32 {
+            let pod = &self.pods[p as usize];
+            if pod.node != n || pod.phase == Phase::Terminated {
+                continue;
+            }
+            self.unready(p);
+            self.drop_work(topo, p);
+            let pod = &mut self.pods[p as usize];
+            pod.phase = Phase::NodeLost;
+            let g = pod.generation;
+            self.queue.push(self.now + evict, Ev::PodTimer(p, g));
+        }
+        // capacity elsewhere may be needed at once for pods that are pending
+        for s in 0..self.svcs.len() as u32 {
+            self.reconcile(topo, s);
+        }
+    }
+
+    /// A node comes back: pods still bound to it boot again, pending pods may schedule.
+    pub(crate) fn node_up(&mut self, topo: &Topology, n: u32) {
+        if self.nodes[n as usize].up {
+            return;
+        }
+        self.nodes[n as usize].up = true;
+        self.node_lost_at[n as usize] = u64::MAX;
+        for p in 0..self.pods.len() as u32 {
+            let pod = &mut self.pods[p as usize];
+            if pod.node == n && pod.phase == Phase::NodeLost {
+                pod.generation = pod.generation.wrapping_add(1);
+                self.boot(topo, p, 0);
+            }
+        }
+        for s in 0..self.svcs.len() as u32 {
+            self.reconcile(topo, s);
+        }
+    }
+
+    /// Rolls a config version out: every pod of the service restarts with the new template.
+    pub(crate) fn rollout(&mut self, topo: &Topology, s: u32, version: u32, record: bool) {
+        let old = self.svcs[s as usize].version;
+        if record {
+            self.svcs[s as usize].history.push(old);
+        }
+        self.svcs[s as usize].version = version;
+        let tpl = topo.template(s, version);
+        let name = topo.service(s).name.clone();
+        let label = if version == 0 {
+            "base".to_string()
+        } else {
+            topo.service(s).config_versions[version as usize - 1].label.clone()
+        };
+        self.log(topo, NONE, Severity::Info, LogTemplate::Deployment, || {
+            format!("deployment {name} rolled out config version {version} ({label}), was {old}")
+        });
+        for p in self.svcs[s as usize].pods.clone() {
+            let pod = &mut self.pods[p as usize];
+            pod.version = version;
+            pod.cpu_limit = tpl.resources.cpu_limit.0;
+            pod.cpu_request = tpl.resources.cpu_request.0;
+            pod.mem_limit = tpl.resources.memory_limit.0;
+            pod.mem_request = tpl.resources.memory_request.0;
+            pod.crash_on_start = tpl.crash_on_start;
+            pod.broken = tpl.broken.clone();
+            pod.cpu_factor = tpl.cpu_factor;
+            pod.crashes_in_row = 0;
+            if pod.phase != Phase::NodeLost && pod.phase != Phase::Pending {
+                self.restart_container(topo, p);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------ per-window work
+
+    /// Memory accounting: OOM-kills pods over their limit (leaks grow between requests).
+    pub(crate) fn check_memory(&mut self, topo: &Topology) {
+        for p in 0..self.pods.len() {
+            let pod = &self.pods[p];
+            if pod.phase == Phase::Running && self.pod_memory(p) > pod.mem_limit {
+                self.oom_kill(topo, p as u32);
+            }
+        }
+    }
+
+    /// The horizontal pod autoscalers (Kubernetes' algorithm: desired = ceil(current * util / target)).
+    pub(crate) fn autoscale(&mut self, topo: &Topology, window_ns: u64) {
+        for s in 0..self.svcs.len() {
+            let Some(a) = &topo.scenario.services[s].autoscaler else { continue };
+            if self.now < self.svcs[s].hpa_next {
+                continue;
+            }
+            self.svcs[s].hpa_next = self.now + a.period.0;
+            let ready: Vec<u32> = self.svcs[s].ready.clone();
+            if ready.is_empty() {
+                continue;
+            }
+            let util: f64 = ready
+                .iter()
+                .map(|&p| {
+                    let pod = &self.pods[p as usize];
+                    (pod.win.cpu_ns as f64 + pod.stress_cpu as f64 / 1000.0 * window_ns as f64)
+                        / (window_ns as f64 * pod.cpu_request.max(1) as f64 / 1000.0)
+                })
+                .sum::<f64>()
+                / ready.len() as f64;
+            let cur = self.svcs[s].desired;
+            let ratio = util / a.target_cpu;
+            if (ratio - 1.0).abs() <= 0.1 {
+                self.svcs[s].hpa_low_since = u64::MAX;
+                continue; // Kubernetes' 10% tolerance
+            }
+            let want = ((cur as f64 * ratio).ceil() as u32).clamp(a.min_replicas, a.max_replicas);
+            if want < cur {
+                let since = &mut self.svcs[s].hpa_low_since;
+                if *since == u64::MAX {
+                    *since = self.now;
+                }
+                if self.now - *since < a.scale_down_stabilization.0 {
+                    continue;
+                }
+            } else {
+                self.svcs[s].hpa_low_since = u64::MAX;
+            }
+            if want != cur {
+                self.svcs[s].desired = want;
+                let name = topo.scenario.services[s].name.clone();
+                self.log(topo, NONE, Severity::Info, LogTemplate::Deployment, || {
+                    format!("horizontal-pod-autoscaler: scaled {name} from {cur} to {want} replicas (cpu {:.0}%)", util * 100.0)
+                });
+                self.reconcile(topo, s as u32);
+            }
+        }
+    }
+
+    /// Builds the scrape of the window that ends now and resets the window counters.
+    pub(crate) fn scrape(&mut self, topo: &Topology, window_ns: u64) -> Scrape {
+        let secs = window_ns as f64 / SECONDS as f64;
+        let mut pods = Vec::new();
+        let nsvc = self.svcs.len();
+        let mut svc_cpu = vec![(0.0f64, 0u32); nsvc];
+        let mut svc_mem = vec![0.0f64; nsvc];
+        let mut svc_q = vec![(0u32, 0u32, 0u32); nsvc];
+        let mut node_mem = vec![0u64; self.nodes.len()];
+        let mut node_pods = vec![0u32; self.nodes.len()];
+        let mut pool_use: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
+        for (&(_, cp), pool) in &self.pools {
+            let e = pool_use.entry(cp).or_default();
+            e.0 += pool.in_use;
+            e.1 += pool.waiters.len() as u32;
+        }
+        for p in 0..self.pods.len() {
+            if self.pods[p].phase == Phase::Terminated {
+                continue;
+            }
+            let mem = if matches!(self.pods[p].phase, Phase::Running | Phase::Starting) { self.pod_memory(p) } else { 0 };
+            let pod = &self.pods[p];
+            let stress_ns = pod.stress_cpu.min(pod.cpu_limit) as f64 / 1000.0 * window_ns as f64;
+            let cpu = if pod.phase == Phase::Running {
+                ((pod.win.cpu_ns as f64 + stress_ns) / (window_ns as f64 * pod.cpu_limit as f64 / 1000.0)).min(1.0)
+            } else {
+                0.0
+            };
+            let s = pod.service as usize;
+            if pod.phase == Phase::Running {
+                svc_cpu[s].0 += cpu;
+                svc_cpu[s].1 += 1;
+                svc_mem[s] += mem as f64 / pod.mem_limit.max(1) as f64;
+            }
+            svc_q[s].0 += pod.queue.len() as u32;
+            svc_q[s].1 += pod.in_flight;
+            svc_q[s].2 += pod.restarts_window;
+            if pod.node != NONE {
+                node_mem[pod.node as usize] += mem;
+                node_pods[pod.node as usize] += 1;
+            }
+            let (pin, pwait) = pool_use.get(&(p as u32)).copied().unwrap_or((0, 0));
+            let w = &pod.win;
+            pods.push(PodMetrics {
+                pod: p as u32,
+                name: pod.name.clone(),
+                service: pod.service,
+                node: pod.node,
+                phase: pod.phase,
+                ready: pod.ready,
+                cpu_utilization: cpu,
+                memory_bytes: mem,
+                memory_utilization: mem as f64 / pod.mem_limit.max(1) as f64,
+                rps: w.requests as f64 / secs,
+                error_rate: if w.requests > 0 { w.errors as f64 / w.requests as f64 } else { 0.0 },
+                p50_ms: w.hist.quantile_ms(0.5),
+                p90_ms: w.hist.quantile_ms(0.9),
+                p99_ms: w.hist.quantile_ms(0.99),
+                queue_depth: pod.queue.len() as u32,
+                in_flight: pod.in_flight,
+                restarts: pod.restarts,
+                pool_in_use: pin,
+                pool_waiting: pwait,
+                rejected: w.rejected,
+                timeouts: w.timeouts,
+                retries: w.retries,
+            });
+        }
+        let services = (0..nsvc)
+            .map(|s| {
+                let sv = &self.svcs[s];
+                ServiceMetrics {
+                    service: s as u32,
+                    name: topo.scenario.services[s].name.clone(),
+                    ready_pods: sv.ready.len() as u32,
+                    desired_replicas: sv.desired,
+                    config_version: sv.version,
+                    rps: sv.win_requests as f64 / secs,
+                    errors_per_s: sv.win_errors as f64 / secs,
+                    error_rate: if sv.win_requests > 0 { sv.win_errors as f64 / sv.win_requests as f64 } else { 0.0 },
+                    p50_ms: sv.win.quantile_ms(0.5),
+                    p90_ms: sv.win.quantile_ms(0.9),
+                    p99_ms: sv.win.quantile_ms(0.99),
+                    cpu_utilization: if svc_cpu[s].1 > 0 { svc_cpu[s].0 / svc_cpu[s].1 as f64 } else { 0.0 },
+                    memory_utilization: if svc_cpu[s].1 > 0 { svc_mem[s] / svc_cpu[s].1 as f64 } else { 0.0 },
+                    queue_depth: svc_q[s].0,
+                    in_flight: svc_q[s].1,
+                    restarts: svc_q[s].2,
+                }
+            })
+            .collect();
+        let nodes = (0..self.nodes.len())
+            .map(|n| {
+                let nd = &self.nodes[n];
+                let spec = &topo.scenario.nodes[n];
+                let cap = window_ns as f64 * nd.cpu as f64 / 1000.0;
+                let stress = nd.stress_cpu as f64 / 1000.0 * window_ns as f64;
+                let pod_stress: f64 = self
+                    .pods
+                    .iter()
+                    .filter(|p| p.node == n as u32 && p.phase == Phase::Running)
+                    .map(|p| p.stress_cpu.min(p.cpu_limit) as f64 / 1000.0 * window_ns as f64)
+                    .sum();
+                NodeMetrics {
+                    node: n as u32,
+                    name: spec.name.clone(),
+                    up: nd.up,
+                    cpu_utilization: if nd.up { ((nd.win_cpu_ns as f64 + stress + pod_stress) / cap).min(1.0) } else { 0.0 },
+                    memory_utilization: node_mem[n] as f64 / spec.memory.0.max(1) as f64,
+                    io_utilization: (nd.win_io_ns as f64 / window_ns as f64).min(1.0),
+                    pods: node_pods[n],
+                }
+            })
+            .collect();
+        // reset windows
+        for pod in &mut self.pods {
+            pod.win.requests = 0;
+            pod.win.errors = 0;
+            pod.win.rejected = 0;
+            pod.win.timeouts = 0;
+            pod.win.retries = 0;
+            pod.win.cpu_ns = 0;
+            pod.win.hist.reset();
+            pod.win.logs = [0; LOG_TEMPLATES];
+            pod.restarts_window = 0;
+        }
+        for sv in &mut self.svcs {
+            sv.win.reset();
+            sv.win_requests = 0;
+            sv.win_errors = 0;
+        }
+        for nd in &mut self.nodes {
+            nd.win_cpu_ns = 0;
+            nd.win_io_ns = 0;
+        }
+        Scrape { time: self.now, pods, services, nodes }
+    }
+}
+
+
+fn insert_sorted(v: &mut Vec<u32>, x: u32) {
+    if let Err(k) = v.binary_search(&x) {
+        v.insert(k, x);
+    }
+}
+
+/// Deterministic Kubernetes-looking pod name suffix (`7d9f8c-x2k4q` style, from the seed).
+fn pod_suffix(seed: u64, s: u32, n: u32) -> String {
+    const ALPHA: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+    let mut h = mix64(seed ^ mix64(((s as u64) << 32) | n as u64));
+    let mut out = String::with_capacity(5);
+    for _ in 0..5 {
+        out.push(ALPHA[(h % ALPHA.len() as u64) as usize] as char);
+        h /= ALPHA.len() as u64;
+    }
+    out
+}

@@ -1,0 +1,629 @@
+//! [`Simulation`]: one episode of one scenario with one seed. Runs the event loop, exposes
+//! the control and fault surfaces, the telemetry, and fork / snapshot / restore.
+
+use crate::ecs::{EngineState, build_world, window_schedule};
+use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime};
+use crate::model::{EdgeId, NodeId, PodId, ServiceId, Topology};
+use crate::scenario::{Scenario, ScenarioError};
+use crate::telemetry::{LogTemplate, Phase, Scrape, Severity, Telemetry};
+use bevy_ecs::schedule::Schedule;
+use bevy_ecs::world::World;
+use std::sync::Arc;
+
+/// Errors of the control surface: a target that does not exist or an impossible request.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ControlError {
+    /// No live pod with this id.
+    #[error("unknown or terminated pod {0}")]
+    UnknownPod(PodId),
+    /// No service with this id or name.
+    #[error("unknown service {0}")]
+    UnknownService(String),
+    /// No node with this id or name.
+    #[error("unknown node {0}")]
+    UnknownNode(String),
+    /// No edge with this id.
+    #[error("unknown edge {0}")]
+    UnknownEdge(EdgeId),
+    /// The service has no such config version.
+    #[error("service {service} has no config version {version}")]
+    UnknownVersion {
+        /// Service name.
+        service: String,
+        /// Requested version.
+        version: u32,
+    },
+    /// Rollback with no earlier version.
+    #[error("service {0} has no earlier config version to roll back to")]
+    NothingToRollBack(String),
+    /// A value out of range.
+    #[error("invalid value for {what}: {why}")]
+    InvalidValue {
+        /// Which parameter.
+        what: &'static str,
+        /// Why.
+        why: String,
+    },
+}
+
+/// A snapshot could not be restored.
+#[derive(Debug, thiserror::Error)]
+pub enum SnapshotError {
+    /// Not a blastradius snapshot, or a different format version.
+    #[error("not a blastradius snapshot (bad magic or version)")]
+    BadHeader,
+    /// The bytes were truncated or altered (checksum mismatch).
+    #[error("snapshot is corrupt: {0}")]
+    Corrupt(String),
+    /// The scenario inside does not validate.
+    #[error("snapshot scenario is invalid: {0}")]
+    Scenario(#[from] ScenarioError),
+}
+
+/// What a pod looks like from outside (a `kubectl get pods` row).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PodInfo {
+    /// Slot id.
+    pub id: PodId,
+    /// Name.
+    pub name: String,
+    /// Service.
+    pub service: ServiceId,
+    /// Node (None: unscheduled).
+    pub node: Option<NodeId>,
+    /// Phase.
+    pub phase: Phase,
+    /// Ready.
+    pub ready: bool,
+    /// Restarts.
+    pub restarts: u32,
+    /// Config version.
+    pub config_version: u32,
+}
+
+/// One running episode.
+///
+/// ```
+/// use sim_core::prelude::*;
+/// let sc = Scenario::from_toml_str(r#"
+///     name = "two-tier"
+///     duration = "10s"
+///     [[nodes]]
+///     name = "n0"
+///     cpu = "4"
+///     memory = "8Gi"
+///     [[services]]
+///     name = "api"
+///     replicas = 2
+///     [[services.operations]]
+///     name = "get"
+///     cpu = { kind = "exponential", mean = "2ms" }
+///     [[services.operations.stages]]
+///     calls = [{ service = "db" }]
+///     [[services]]
+///     name = "db"
+///     kind = "database"
+///     [[services.operations]]
+///     name = "query"
+///     cpu = { kind = "constant", value = "1ms" }
+///     [[workload]]
+///     entry = "api"
+///     arrivals = { kind = "open", rate = { kind = "constant", rps = 200.0 } }
+/// "#).unwrap();
+/// let mut sim = Simulation::new(&sc, 42).unwrap();
+/// sim.run_to_end();
+/// let last = sim.telemetry().last_scrape().unwrap();
+/// assert_eq!(last.services[0].name, "api");
+/// assert!(last.services[0].rps > 150.0);
+/// ```
+pub struct Simulation {
+    topo: Arc<Topology>,
+    world: World,
+    schedule: Schedule,
+}
+
+impl Simulation {
+    /// Builds the model (a warm cluster: initial pods are ready at time 0) for a seed.
+    pub fn new(scenario: &Scenario, seed: u64) -> Result<Simulation, ScenarioError> {
+        let topo = Arc::new(Topology::compile(scenario)?);
+        Ok(Self::from_topology(topo, seed))
+    }
+
+    /// Builds a simulation from an already compiled topology (cheap: the topology is shared).
+    pub fn from_topology(topo: Arc<Topology>, seed: u64) -> Simulation {
+        let rt = Runtime::new(&topo, seed);
+        Self::from_parts(topo, rt)
+    }
+
+    fn from_parts(topo: Arc<Topology>, rt: Runtime) -> Simulation {
+        let world = build_world(&topo, rt);
+        Simulation { topo, world, schedule: window_schedule() }
+    }
+
+    #[inline]
+    fn rt(&self) -> &Runtime {
+        &self.world.resource::<EngineState>().0
+    }
+
+    #[inline]
+    fn rt_mut(&mut self) -> &mut Runtime {
+        &mut self.world.resource_mut::<EngineState>().into_inner().0
+    }
+
+    fn with_rt<R>(&mut self, f: impl FnOnce(&mut Runtime, &Topology) -> R) -> R {
+        let topo = self.topo.clone();
+        let rt = &mut self.world.resource_mut::<EngineState>().into_inner().0;
+        f(rt, &topo)
+    }
+
+    /// The compiled model.
+    pub fn topology(&self) -> &Arc<Topology> {
+        &self.topo
+    }
+
+    /// The scenario.
+    pub fn scenario(&self) -> &Scenario {
+        &self.topo.scenario
+    }
+
+    /// The ECS world holding the model entities ([`crate::ecs`]).
+    pub fn world(&self) -> &World {
+        &self.world
+    }
+
+    /// The episode seed.
+    pub fn seed(&self) -> u64 {
+        self.rt().seed
+    }
+
+    /// Current simulated time (ns).
+    pub fn now(&self) -> u64 {
+        self.rt().now
+    }
+
+    /// End of the episode (ns): arrivals stop there.
+    pub fn end(&self) -> u64 {
+        self.rt().end
+    }
+
+    /// True once the clock has reached the episode's end.
+    pub fn is_done(&self) -> bool {
+        self.rt().now >= self.rt().end
+    }
+
+    /// Engine counters.
+    pub fn counters(&self) -> Counters {
+        self.rt().counters
+    }
+
+    /// Telemetry gathered so far.
+    pub fn telemetry(&self) -> &Telemetry {
+        &self.rt().telemetry
+    }
+
+    /// Takes the telemetry gathered so far, leaving empty buffers (bounded memory for long runs).
+    pub fn take_telemetry(&mut self) -> Telemetry {
+        std::mem::take(&mut self.rt_mut().telemetry)
+    }
+
+    /// Records one [`crate::telemetry::RequestRecord`] per external request from now on.
+    pub fn record_requests(&mut self, on: bool) {
+        self.rt_mut().record_requests = on;
+    }
+
+    /// Pending events.
+    pub fn pending_events(&self) -> usize {
+        self.rt().queue.len()
+    }
+
+    /// Slots in use / allocated in the request arenas (jobs, invocations, roots): for memory checks.
+    pub fn arena_usage(&self) -> [(usize, usize); 3] {
+        let rt = self.rt();
+        [
+            (rt.jobs.in_use(), rt.jobs.capacity()),
+            (rt.invs.in_use(), rt.invs.capacity()),
+            (rt.roots.in_use(), rt.roots.capacity()),
+        ]
+    }
+
+    /// Advances the clock to `t` (ns): processes all events before `t` and the scrape windows
+    /// that end at or before `t`.
+    pub fn run_until(&mut self, t: u64) {
+        let topo = self.topo.clone();
+        let interval = topo.scenario.scrape_interval.0;
+        loop {
+            let rt = self.rt_mut();
+            let tick = rt.next_tick;
+            rt.run_events_before(&topo, tick.min(t));
+            if tick > t {
+                rt.now = rt.now.max(t);
+                break;
+            }
+            rt.now = tick;
+            self.schedule.run(&mut self.world);
+            let rt = self.rt_mut();
+            rt.next_tick += interval;
+            rt.tick_index += 1;
+        }
+    }
+
+    /// Advances the clock by `dt` ns.
+    pub fn run_for(&mut self, dt: u64) {
+        let t = self.now().saturating_add(dt);
+        self.run_until(t);
+    }
+
+    /// Runs to the end of the episode.
+    pub fn run_to_end(&mut self) {
+        let end = self.end();
+        self.run_until(end);
+    }
+
+    // ---------------------------------------------------------------- lookups
+
+    /// Service id by name.
+    pub fn service_id(&self, name: &str) -> Result<ServiceId, ControlError> {
+        self.topo.service_id(name).ok_or_else(|| ControlError::UnknownService(name.into()))
+    }
+
+    /// Node id by name.
+    pub fn node_id(&self, name: &str) -> Result<NodeId, ControlError> {
+        self.topo.node_id(name).ok_or_else(|| ControlError::UnknownNode(name.into()))
+    }
+
+    /// Live pods (not terminated), in slot order.
+    pub fn pods(&self) -> Vec<PodInfo> {
+        let rt = self.rt();
+        rt.pods
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| p.phase != Phase::Terminated)
+            .map(|(i, p)| PodInfo {
+                id: i as u32,
+                name: p.name.clone(),
+                service: p.service,
+                node: if p.node == NONE { None } else { Some(p.node) },
+                phase: p.phase,
+                ready: p.ready,
+                restarts: p.restarts,
+                config_version: p.version,
+            })
+            .collect()
+    }
+
+    /// Live pods of one service.
+    pub fn pods_of(&self, service: ServiceId) -> Vec<PodInfo> {
+        self.pods().into_iter().filter(|p| p.service == service).collect()
+    }
+
+    /// A live pod by name.
+    pub fn pod_by_name(&self, name: &str) -> Option<PodInfo> {
+        self.pods().into_iter().find(|p| p.name == name)
+    }
+
+    /// Resident memory of a live pod (bytes).
+    pub fn pod_memory(&self, pod: PodId) -> Result<u64, ControlError> {
+        self.check_pod(pod)?;
+        Ok(self.rt().pod_memory(pod as usize))
+    }
+
+    /// Whether a node is up.
+    pub fn node_up(&self, node: NodeId) -> Result<bool, ControlError> {
+        self.check_node(node)?;
+        Ok(self.rt().nodes[node as usize].up)
+    }
+
+    /// Desired replicas and current config version of a service.
+    pub fn deployment(&self, service: ServiceId) -> Result<(u32, u32), ControlError> {
+        self.check_service(service)?;
+        let s = &self.rt().svcs[service as usize];
+        Ok((s.desired, s.version))
+    }
+
+    /// The ingress rate limit of a service (None: unlimited).
+    pub fn ingress_rate_limit(&self, service: ServiceId) -> Result<Option<f64>, ControlError> {
+        self.check_service(service)?;
+        Ok(self.rt().svcs[service as usize].ingress_limit)
+    }
+
+    fn check_pod(&self, pod: PodId) -> Result<(), ControlError> {
+        match self.rt().pods.get(pod as usize) {
+            Some(p) if p.phase != Phase::Terminated => Ok(()),
+            _ => Err(ControlError::UnknownPod(pod)),
+        }
+    }
+
+    fn check_service(&self, s: ServiceId) -> Result<(), ControlError> {
+        if (s as usize) < self.topo.num_services() { Ok(()) } else { Err(ControlError::UnknownService(s.to_string())) }
+    }
+
+    fn check_node(&self, n: NodeId) -> Result<(), ControlError> {
+        if (n as usize) < self.topo.num_nodes() { Ok(()) } else { Err(ControlError::UnknownNode(n.to_string())) }
+    }
+
+    // ---------------------------------------------------------------- control surface
+
+    /// Deletes a pod (`kubectl delete pod`): its requests fail, the deployment creates a
+    /// replacement that schedules and boots.
+    pub fn kill_pod(&mut self, pod: PodId) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        self.with_rt(|rt, topo| {
+            let s = rt.pods[pod as usize].service;
+            rt.terminate_pod(topo, pod, "deleted");
+            rt.reconcile(topo, s);
+        });
+        Ok(())
+    }
+
+    /// Restarts a pod's container: its requests fail, it boots again (no back-off).
+    pub fn restart_pod(&mut self, pod: PodId) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        self.with_rt(|rt, topo| rt.restart_container(topo, pod));
+        Ok(())
+    }
+
+    /// Takes a node down: its pods are lost and, after the eviction timeout, replaced elsewhere.
+    pub fn kill_node(&mut self, node: NodeId) -> Result<(), ControlError> {
+        self.check_node(node)?;
+        self.with_rt(|rt, topo| rt.node_down(topo, node));
+        Ok(())
+    }
+
+    /// Brings a node back: lost pods still bound to it boot again; pending pods may schedule.
+    pub fn restore_node(&mut self, node: NodeId) -> Result<(), ControlError> {
+        self.check_node(node)?;
+        self.with_rt(|rt, topo| rt.node_up(topo, node));
+        Ok(())
+    }
+
+    /// Restarts every pod on a node (a node reboot that keeps it in the cluster); brings a
+    /// down node back up.
+    pub fn restart_node(&mut self, node: NodeId) -> Result<(), ControlError> {
+        self.check_node(node)?;
+        self.with_rt(|rt, topo| {
+            rt.node_up(topo, node);
+            let pods: Vec<u32> = (0..rt.pods.len() as u32)
+                .filter(|&p| rt.pods[p as usize].node == node && rt.pods[p as usize].phase != Phase::Terminated)
+                .collect();
+            for p in pods {
+                rt.restart_container(topo, p);
+            }
+        });
+        Ok(())
+    }
+
+    /// Sets a deployment's replicas (`kubectl scale`). New pods schedule and boot.
+    pub fn scale(&mut self, service: ServiceId, replicas: u32) -> Result<(), ControlError> {
+        self.check_service(service)?;
+        if replicas > 10_000 {
+            return Err(ControlError::InvalidValue { what: "replicas", why: "at most 10000".into() });
+        }
+        self.with_rt(|rt, topo| {
+            rt.svcs[service as usize].desired = replicas;
+            let name = topo.service(service).name.clone();
+            rt.log(topo, NONE, Severity::Info, LogTemplate::Deployment, || {
+                format!("deployment {name} scaled to {replicas} replicas")
+            });
+            rt.reconcile(topo, service);
+        });
+        Ok(())
+    }
+
+    /// Sets a pod's load-balancing weight (default 100; 0 takes it out of rotation).
+    pub fn set_pod_weight(&mut self, pod: PodId, weight: u32) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        self.rt_mut().pods[pod as usize].weight = weight.min(10_000);
+        Ok(())
+    }
+
+    /// Sets a node's load-balancing weight, applied to every pod on it (default 100).
+    pub fn set_node_weight(&mut self, node: NodeId, weight: u32) -> Result<(), ControlError> {
+        self.check_node(node)?;
+        self.rt_mut().nodes[node as usize].weight = weight.min(10_000);
+        Ok(())
+    }
+
+    /// Limits the requests per second admitted at an entry service (None removes the limit);
+    /// the rest are answered 429 at once.
+    pub fn set_ingress_rate_limit(&mut self, service: ServiceId, rps: Option<f64>) -> Result<(), ControlError> {
+        self.check_service(service)?;
+        if let Some(r) = rps
+            && !(r.is_finite() && r >= 0.0)
+        {
+            return Err(ControlError::InvalidValue { what: "rps", why: format!("{r} is not a finite non-negative rate") });
+        }
+        let now = self.now();
+        let s = &mut self.rt_mut().svcs[service as usize];
+        s.ingress_limit = rps;
+        s.tokens = rps.unwrap_or(0.0).min(1.0);
+        s.tokens_at = now;
+        Ok(())
+    }
+
+    /// Rolls config version `version` out to a deployment (0 = the service's base settings):
+    /// every pod restarts with it (Recreate strategy).
+    pub fn rollout(&mut self, service: ServiceId, version: u32) -> Result<(), ControlError> {
+        self.check_service(service)?;
+        let n = self.topo.service(service).config_versions.len() as u32;
+        if version > n {
+            return Err(ControlError::UnknownVersion { service: self.topo.service(service).name.clone(), version });
+        }
+        self.with_rt(|rt, topo| rt.rollout(topo, service, version, true));
+        Ok(())
+    }
+
+    /// Rolls a deployment back to the version before the current one (`kubectl rollout undo`).
+    pub fn rollback(&mut self, service: ServiceId) -> Result<u32, ControlError> {
+        self.check_service(service)?;
+        let name = self.topo.service(service).name.clone();
+        self.with_rt(|rt, topo| {
+            let prev = rt.svcs[service as usize].history.pop().ok_or(ControlError::NothingToRollBack(name))?;
+            rt.rollout(topo, service, prev, false);
+            Ok(prev)
+        })
+    }
+
+    // ---------------------------------------------------------------- fault surface
+
+    /// Extra CPU load inside a pod (millicores, e.g. a stress process): competes with the
+    /// pod's workers for its CPU limit and for the node.
+    pub fn set_pod_cpu_stress(&mut self, pod: PodId, millicores: u32) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        self.with_rt(|rt, _| {
+            let old = rt.pods[pod as usize].stress_cpu;
+            rt.pods[pod as usize].stress_cpu = millicores;
+            let n = rt.pods[pod as usize].node;
+            if n != NONE {
+                // the node sees the stress the pod's limit lets through
+                let lim = rt.pods[pod as usize].cpu_limit;
+                let nd = &mut rt.nodes[n as usize];
+                nd.stress_cpu = nd.stress_cpu.saturating_sub(old.min(lim)).saturating_add(millicores.min(lim));
+            }
+        });
+        Ok(())
+    }
+
+    /// Extra CPU load on a node outside any pod (millicores).
+    pub fn set_node_cpu_stress(&mut self, node: NodeId, millicores: u32) -> Result<(), ControlError> {
+        self.check_node(node)?;
+        self.with_rt(|rt, _| {
+            let pod_part: u32 = rt
+                .pods
+                .iter()
+                .filter(|p| p.node == node && p.phase != Phase::Terminated)
+                .map(|p| p.stress_cpu.min(p.cpu_limit))
+                .sum();
+            rt.nodes[node as usize].stress_cpu = pod_part.saturating_add(millicores);
+        });
+        Ok(())
+    }
+
+    /// Extra resident memory in a pod (bytes, e.g. a memory stressor). Crossing the limit
+    /// OOM-kills the pod at the next window.
+    pub fn set_pod_memory_pressure(&mut self, pod: PodId, bytes: u64) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        self.rt_mut().pods[pod as usize].mem_pressure = bytes;
+        Ok(())
+    }
+
+    /// A memory leak: resident memory grows by `bytes_per_s` from now while the container
+    /// lives (a restart frees it and the leak starts over).
+    pub fn set_pod_memory_leak(&mut self, pod: PodId, bytes_per_s: f64) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        if !(bytes_per_s.is_finite() && bytes_per_s >= 0.0) {
+            return Err(ControlError::InvalidValue { what: "bytes_per_s", why: format!("{bytes_per_s}") });
+        }
+        let now = self.now();
+        let p = &mut self.rt_mut().pods[pod as usize];
+        p.leak_per_s = bytes_per_s;
+        p.leak_since = now;
+        Ok(())
+    }
+
+    /// Disk latency and errors on a pod's volume.
+    pub fn set_pod_io_fault(&mut self, pod: PodId, fault: IoFault) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        for (what, v) in [("delay_fraction", fault.delay_fraction), ("error_fraction", fault.error_fraction)] {
+            if !(0.0..=1.0).contains(&v) {
+                return Err(ControlError::InvalidValue { what, why: format!("{v} not in [0, 1]") });
+            }
+        }
+        self.rt_mut().pods[pod as usize].io = fault;
+        Ok(())
+    }
+
+    /// Network delay, jitter and loss on everything a pod sends and receives.
+    pub fn set_pod_network(&mut self, pod: PodId, fault: NetFault) -> Result<(), ControlError> {
+        self.check_pod(pod)?;
+        check_net(&fault)?;
+        self.rt_mut().pods[pod as usize].net = fault;
+        Ok(())
+    }
+
+    /// Network delay, jitter and loss on one edge (both directions of every call on it).
+    pub fn set_edge_network(&mut self, edge: EdgeId, fault: NetFault) -> Result<(), ControlError> {
+        if edge as usize >= self.topo.edges.len() {
+            return Err(ControlError::UnknownEdge(edge));
+        }
+        check_net(&fault)?;
+        self.rt_mut().edges[edge as usize].net = fault;
+        Ok(())
+    }
+
+    /// Overrides the connection pool size of an edge (None: the scenario's).
+    pub fn set_pool_size(&mut self, edge: EdgeId, size: Option<u32>) -> Result<(), ControlError> {
+        if edge as usize >= self.topo.edges.len() {
+            return Err(ControlError::UnknownEdge(edge));
+        }
+        if size == Some(0) {
+            return Err(ControlError::InvalidValue { what: "pool size", why: "must be positive".into() });
+        }
+        self.rt_mut().edges[edge as usize].pool_override = size;
+        Ok(())
+    }
+
+    /// Cuts the network between pod sets; returns an id for [`Simulation::remove_partition`].
+    pub fn add_partition(&mut self, partition: Partition) -> Result<u32, ControlError> {
+        for &p in partition.members.iter().chain(partition.peers.iter().flatten()) {
+            self.check_pod(p)?;
+        }
+        let rt = self.rt_mut();
+        let id = rt.next_partition;
+        rt.next_partition += 1;
+        rt.partitions.insert(id, partition);
+        Ok(id)
+    }
+
+    /// Heals a partition (unknown ids are ignored).
+    pub fn remove_partition(&mut self, id: u32) {
+        self.rt_mut().partitions.remove(&id);
+    }
+
+    /// Emits a log line on behalf of a pod or the cluster (u32::MAX), e.g. for a fault injector.
+    pub fn emit_log(&mut self, pod: PodId, severity: Severity, template: LogTemplate, message: String) {
+        self.with_rt(|rt, topo| {
+            let p = if (pod as usize) < rt.pods.len() { pod } else { NONE };
+            rt.log(topo, p, severity, template, || message)
+        });
+    }
+
+    // ---------------------------------------------------------------- fork / snapshot
+
+    /// An independent copy of the whole simulation (model, requests in flight, event queue,
+    /// RNG states, telemetry). Running both forward gives identical results.
+    pub fn fork(&self) -> Simulation {
+        Self::from_parts(self.topo.clone(), self.rt().clone())
+    }
+
+    /// Serialises the whole simulation (postcard, with a header and a checksum).
+    pub fn snapshot(&self) -> Vec<u8> {
+        crate::snapshot::encode(&self.topo.scenario, self.rt())
+    }
+
+    /// Rebuilds a simulation from [`Simulation::snapshot`] bytes. Truncated, altered or
+    /// inconsistent bytes are an error, never a panic.
+    pub fn restore(bytes: &[u8]) -> Result<Simulation, SnapshotError> {
+        let (scenario, rt) = crate::snapshot::decode(bytes)?;
+        let topo = Arc::new(Topology::compile(&scenario)?);
+        crate::snapshot::validate(&topo, &rt).map_err(SnapshotError::Corrupt)?;
+        Ok(Self::from_parts(topo, rt))
+    }
+
+    /// The last scrape, if any.
+    pub fn last_scrape(&self) -> Option<&Scrape> {
+        self.telemetry().last_scrape()
+    }
+}
+
+fn check_net(f: &NetFault) -> Result<(), ControlError> {
+    if !(0.0..=1.0).contains(&f.loss) {
+        return Err(ControlError::InvalidValue { what: "loss", why: format!("{} not in [0, 1]", f.loss) });
+    }
+    Ok(())
+}
+
+impl Clone for Simulation {
+    fn clone(&self) -> Self {
+        self.fork()
+    }
+}

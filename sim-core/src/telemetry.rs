@@ -1,0 +1,428 @@
+//! Telemetry an SRE (and an agent) can see: scraped metrics, sampled spans, log events.
+//!
+//! Everything here is produced by the engine from what happened in the simulation; nothing
+//! is scripted. Exporters write CSV (metrics), JSON lines (logs) and OTLP JSON (spans, which
+//! Jaeger can load).
+
+use crate::model::{NodeId, OpId, PodId, ServiceId};
+use serde::{Deserialize, Serialize};
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+
+/// How a request (or a span) ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Success.
+    Ok,
+    /// A downstream call failed and the failure propagated, or the operation failed.
+    Error,
+    /// The caller gave up waiting.
+    Timeout,
+    /// The callee's queue was full.
+    Rejected,
+    /// No ready pod, a wrong address, or a network partition refused the connection.
+    Refused,
+    /// The ingress rate limit dropped the request.
+    RateLimited,
+    /// The pod serving the request died (killed, OOM, node lost).
+    Reset,
+    /// A disk operation failed.
+    IoError,
+}
+
+impl Status {
+    /// True for [`Status::Ok`].
+    pub fn is_ok(self) -> bool {
+        self == Status::Ok
+    }
+    /// HTTP-like status code, for spans and logs.
+    pub fn code(self) -> u16 {
+        match self {
+            Status::Ok => 200,
+            Status::Error => 500,
+            Status::Timeout => 504,
+            Status::Rejected => 503,
+            Status::Refused => 502,
+            Status::RateLimited => 429,
+            Status::Reset => 502,
+            Status::IoError => 500,
+        }
+    }
+}
+
+/// Pod lifecycle phase (Kubernetes' pod phases and container states, flattened).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Not scheduled yet (no node fits) or waiting for the image.
+    Pending,
+    /// Container started, not ready yet.
+    Starting,
+    /// Ready and serving.
+    Running,
+    /// The container exited with an error (bad config, crash).
+    Failed,
+    /// Killed for exceeding its memory limit.
+    OomKilled,
+    /// Waiting out the restart back-off after crashes.
+    CrashLoopBackOff,
+    /// Its node is down; it will be evicted and replaced after the eviction timeout.
+    NodeLost,
+    /// Gone; the slot is free.
+    Terminated,
+}
+
+/// Metrics of one pod over one scrape window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PodMetrics {
+    /// Pod slot.
+    pub pod: PodId,
+    /// Pod name (`<service>-<n>`).
+    pub name: String,
+    /// Service.
+    pub service: ServiceId,
+    /// Node (u32::MAX when unscheduled).
+    pub node: NodeId,
+    /// Phase at the scrape.
+    pub phase: Phase,
+    /// Ready at the scrape.
+    pub ready: bool,
+    /// CPU used / CPU limit over the window (includes injected stress).
+    pub cpu_utilization: f64,
+    /// Resident memory in bytes at the scrape.
+    pub memory_bytes: u64,
+    /// Memory / memory limit.
+    pub memory_utilization: f64,
+    /// Requests completed per second.
+    pub rps: f64,
+    /// Share of completed requests that failed.
+    pub error_rate: f64,
+    /// Latency quantiles of completed requests, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Requests waiting for a worker.
+    pub queue_depth: u32,
+    /// Requests admitted and not finished.
+    pub in_flight: u32,
+    /// Container restarts so far.
+    pub restarts: u32,
+    /// Connections in use in this pod's outgoing pools.
+    pub pool_in_use: u32,
+    /// Calls of this pod waiting for a pooled connection.
+    pub pool_waiting: u32,
+    /// Requests rejected (full queue) in the window.
+    pub rejected: u32,
+    /// Outgoing call attempts that timed out in the window.
+    pub timeouts: u32,
+    /// Outgoing retries in the window.
+    pub retries: u32,
+}
+
+/// Metrics of one service (all its pods) over one scrape window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ServiceMetrics {
+    /// Service.
+    pub service: ServiceId,
+    /// Name.
+    pub name: String,
+    /// Ready pods.
+    pub ready_pods: u32,
+    /// Desired replicas.
+    pub desired_replicas: u32,
+    /// Config version running.
+    pub config_version: u32,
+    /// Requests completed per second.
+    pub rps: f64,
+    /// Failed requests per second.
+    pub errors_per_s: f64,
+    /// Share of completed requests that failed.
+    pub error_rate: f64,
+    /// Latency quantiles, ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+    /// Mean CPU utilisation of its live pods.
+    pub cpu_utilization: f64,
+    /// Mean memory utilisation of its live pods.
+    pub memory_utilization: f64,
+    /// Sum of queue depths.
+    pub queue_depth: u32,
+    /// Sum of in-flight requests.
+    pub in_flight: u32,
+    /// Restarts of its pods in the window.
+    pub restarts: u32,
+}
+
+/// Metrics of one node over one scrape window.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeMetrics {
+    /// Node.
+    pub node: NodeId,
+    /// Name.
+    pub name: String,
+    /// Up (Ready).
+    pub up: bool,
+    /// CPU used / capacity (includes stress).
+    pub cpu_utilization: f64,
+    /// Memory of its pods / capacity.
+    pub memory_utilization: f64,
+    /// Disk busy share.
+    pub io_utilization: f64,
+    /// Live pods on it.
+    pub pods: u32,
+}
+
+/// One scrape: all metrics at one time.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Scrape {
+    /// End of the window (ns).
+    pub time: u64,
+    /// Per pod (live pods only).
+    pub pods: Vec<PodMetrics>,
+    /// Per service.
+    pub services: Vec<ServiceMetrics>,
+    /// Per node.
+    pub nodes: Vec<NodeMetrics>,
+}
+
+/// A server-side span: one execution of an operation on a pod.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpanRecord {
+    /// Trace id (the root request).
+    pub trace_id: u64,
+    /// Span id (unique in the episode, never 0).
+    pub span_id: u64,
+    /// Parent span id (0 for the entry span).
+    pub parent_span_id: u64,
+    /// Service.
+    pub service: ServiceId,
+    /// Operation.
+    pub operation: OpId,
+    /// Pod.
+    pub pod: PodId,
+    /// Calling service (None for the entry span).
+    pub caller: Option<ServiceId>,
+    /// Arrival at the pod (ns).
+    pub start: u64,
+    /// Time from arrival to response (ns).
+    pub duration: u64,
+    /// Outcome.
+    pub status: Status,
+    /// Which attempt of the caller this was (1 = first).
+    pub attempt: u32,
+    /// Sync or async call.
+    pub sync: bool,
+}
+
+/// Log severity.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Severity {
+    /// Informational.
+    Info,
+    /// Something is off.
+    Warn,
+    /// A request or component failed.
+    Error,
+}
+
+/// The kinds of log line real services and Kubernetes emit (the template id is stable).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum LogTemplate {
+    /// A call timed out.
+    Timeout = 0,
+    /// A connection was refused.
+    ConnectionRefused = 1,
+    /// A request was rejected because the queue was full.
+    QueueFull = 2,
+    /// The pod was OOM-killed.
+    OomKilled = 3,
+    /// A container (re)started.
+    Started = 4,
+    /// Back-off restarting a failed container.
+    BackOff = 5,
+    /// The configuration is invalid / the process exited at start.
+    ConfigError = 6,
+    /// A call was refused by the ingress rate limit.
+    RateLimited = 7,
+    /// Waiting for a pooled connection.
+    PoolExhausted = 8,
+    /// A disk operation failed.
+    IoError = 9,
+    /// A node stopped responding.
+    NodeNotReady = 10,
+    /// A pod was evicted or deleted.
+    Killed = 11,
+    /// A call is being retried.
+    Retry = 12,
+    /// The pod became ready.
+    Ready = 13,
+    /// A deployment was scaled or rolled out.
+    Deployment = 14,
+}
+
+/// Number of log templates.
+pub const LOG_TEMPLATES: usize = 15;
+
+/// One log line.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogEvent {
+    /// Time (ns).
+    pub time: u64,
+    /// Emitting pod (u32::MAX for cluster-level events).
+    pub pod: PodId,
+    /// Emitting service (u32::MAX for node events).
+    pub service: ServiceId,
+    /// Severity.
+    pub severity: Severity,
+    /// Template.
+    pub template: LogTemplate,
+    /// The rendered line.
+    pub message: String,
+}
+
+/// One external request, end to end (recorded when [`crate::Simulation::record_requests`] is on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RequestRecord {
+    /// Workload index.
+    pub workload: u32,
+    /// Entry operation.
+    pub operation: OpId,
+    /// Arrival (ns).
+    pub arrival: u64,
+    /// When the client got its answer (ns).
+    pub response: u64,
+    /// When the last span of the trace (async ones included) ended (ns).
+    pub end: u64,
+    /// Outcome seen by the client.
+    pub status: Status,
+    /// Client attempts.
+    pub attempts: u32,
+}
+
+/// Telemetry buffers, bounded by the scenario's retention settings.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Telemetry {
+    /// Scrapes, oldest first.
+    pub scrapes: VecDeque<Scrape>,
+    /// Sampled spans, in completion order.
+    pub spans: VecDeque<SpanRecord>,
+    /// Log events, in time order.
+    pub logs: VecDeque<LogEvent>,
+    /// Log events dropped by the per-window burst limit.
+    pub logs_suppressed: u64,
+    /// End-to-end request records (opt-in).
+    pub requests: Vec<RequestRecord>,
+}
+
+fn push_bounded<T>(q: &mut VecDeque<T>, x: T, cap: u32) {
+    if cap > 0 && q.len() >= cap as usize {
+        q.pop_front();
+    }
+    q.push_back(x);
+}
+
+impl Telemetry {
+    pub(crate) fn push_scrape(&mut self, s: Scrape, cap: u32) {
+        push_bounded(&mut self.scrapes, s, cap)
+    }
+    pub(crate) fn push_span(&mut self, s: SpanRecord, cap: u32) {
+        push_bounded(&mut self.spans, s, cap)
+    }
+    pub(crate) fn push_log(&mut self, l: LogEvent, cap: u32) {
+        push_bounded(&mut self.logs, l, cap)
+    }
+
+    /// The latest scrape, if any.
+    pub fn last_scrape(&self) -> Option<&Scrape> {
+        self.scrapes.back()
+    }
+
+    /// Service metrics as CSV: `time_s,service,ready_pods,desired_replicas,rps,error_rate,p50_ms,p90_ms,p99_ms,cpu,memory,queue,in_flight,restarts`.
+    pub fn service_metrics_csv(&self) -> String {
+        let mut out = String::from(
+            "time_s,service,ready_pods,desired_replicas,config_version,rps,errors_per_s,error_rate,p50_ms,p90_ms,p99_ms,cpu_utilization,memory_utilization,queue_depth,in_flight,restarts\n",
+        );
+        for s in &self.scrapes {
+            for m in &s.services {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{},{:.3},{:.3},{:.5},{:.3},{:.3},{:.3},{:.4},{:.4},{},{},{}",
+                    s.time as f64 / 1e9,
+                    m.name,
+                    m.ready_pods,
+                    m.desired_replicas,
+                    m.config_version,
+                    m.rps,
+                    m.errors_per_s,
+                    m.error_rate,
+                    m.p50_ms,
+                    m.p90_ms,
+                    m.p99_ms,
+                    m.cpu_utilization,
+                    m.memory_utilization,
+                    m.queue_depth,
+                    m.in_flight,
+                    m.restarts
+                );
+            }
+        }
+        out
+    }
+
+    /// Pod metrics as CSV (one row per pod per scrape).
+    pub fn pod_metrics_csv(&self) -> String {
+        let mut out = String::from(
+            "time_s,pod,service,node,phase,ready,cpu_utilization,memory_bytes,memory_utilization,rps,error_rate,p50_ms,p90_ms,p99_ms,queue_depth,in_flight,restarts,pool_in_use,pool_waiting,rejected,timeouts,retries\n",
+        );
+        for s in &self.scrapes {
+            for m in &s.pods {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{:?},{},{:.4},{},{:.4},{:.3},{:.5},{:.3},{:.3},{:.3},{},{},{},{},{},{},{},{}",
+                    s.time as f64 / 1e9,
+                    m.name,
+                    m.service,
+                    m.node,
+                    m.phase,
+                    m.ready,
+                    m.cpu_utilization,
+                    m.memory_bytes,
+                    m.memory_utilization,
+                    m.rps,
+                    m.error_rate,
+                    m.p50_ms,
+                    m.p90_ms,
+                    m.p99_ms,
+                    m.queue_depth,
+                    m.in_flight,
+                    m.restarts,
+                    m.pool_in_use,
+                    m.pool_waiting,
+                    m.rejected,
+                    m.timeouts,
+                    m.retries
+                );
+            }
+        }
+        out
+    }
+
+    /// Log events as JSON lines.
+    pub fn logs_jsonl(&self) -> String {
+        let mut out = String::new();
+        for l in &self.logs {
+            out.push_str(&serde_json::to_string(l).unwrap_or_default());
+            out.push('\n');
+        }
+        out
+    }
+}

@@ -1,0 +1,23 @@
+//! Built-in topologies (scenario files shipped with the crate).
+//!
+//! Each is a TOML scenario embedded at compile time; [`list`] names them and [`load`] parses
+//! one. Users copy the files from `sim-core/src/topologies/` and edit them.
+
+use crate::scenario::{Scenario, ScenarioError};
+
+/// (name, TOML text) of every built-in topology.
+pub const BUILTIN: &[(&str, &str)] = &[];
+
+/// Names of the built-in topologies.
+pub fn list() -> Vec<&'static str> {
+    BUILTIN.iter().map(|(n, _)| *n).collect()
+}
+
+/// Parses a built-in topology by name.
+pub fn load(name: &str) -> Result<Scenario, ScenarioError> {
+    let (_, text) = BUILTIN.iter().find(|(n, _)| *n == name).ok_or_else(|| ScenarioError::Invalid {
+        field: "name".into(),
+        reason: format!("no built-in topology {name:?}; known: {}", list().join(", ")),
+    })?;
+    Scenario::from_toml_str(text)
+}
