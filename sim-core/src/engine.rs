@@ -119,6 +119,19 @@ pub(crate) struct Job {
     pub mem: u64,
 }
 
+/// The fields of a finished job that outlive its slot.
+struct JobDone {
+    pod: u32,
+    op: u32,
+    inv: u32,
+    attempt: u32,
+    root: u32,
+    span: u64,
+    arrived: u64,
+    mem: u64,
+    failed: Option<Status>,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Root {
     pub workload: u32,
@@ -378,6 +391,10 @@ pub(crate) struct Runtime {
     pub telemetry: Telemetry,
     pub counters: Counters,
     pub node_lost_at: Vec<u64>,
+    /// Pods and edges with a network fault set (0: the fast path skips the checks).
+    pub net_faults: u32,
+    /// Some pod or node has a non-default load-balancing weight.
+    pub custom_weights: bool,
 }
 
 #[inline]
@@ -464,6 +481,8 @@ impl Runtime {
             telemetry: Telemetry::default(),
             counters: Counters::default(),
             node_lost_at: vec![u64::MAX; sc.nodes.len()],
+            net_faults: 0,
+            custom_weights: false,
         };
         // initial pods: scheduled and ready at time 0 (a warm cluster)
         for s in 0..nsvc as u32 {
@@ -744,17 +763,17 @@ impl Runtime {
         let rng = &mut self.rng_net[edge];
         let mut lat = es.spec.latency.sample(rng);
         let mut loss = 0.0;
-        for nf in [
-            &self.edges[edge].net,
-            if caller_pod != NONE { &self.pods[caller_pod as usize].net } else { &NetFault { delay: 0, jitter: 0, loss: 0.0 } },
-            &self.pods[target as usize].net,
-        ] {
-            if !nf.is_none() {
-                lat += nf.delay;
-                if nf.jitter > 0 {
-                    lat += (unit(rng) * nf.jitter as f64) as u64;
+        if self.net_faults > 0 {
+            const CLEAN: NetFault = NetFault { delay: 0, jitter: 0, loss: 0.0 };
+            let from = if caller_pod != NONE { self.pods[caller_pod as usize].net } else { CLEAN };
+            for nf in [self.edges[edge].net, from, self.pods[target as usize].net] {
+                if !nf.is_none() {
+                    lat += nf.delay;
+                    if nf.jitter > 0 {
+                        lat += (unit(rng) * nf.jitter as f64) as u64;
+                    }
+                    loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
                 }
-                loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
             }
         }
         self.invs.items[i as usize].target = target;
@@ -802,7 +821,7 @@ impl Runtime {
             return Some(ready[0]);
         }
         // weighted (reroute) mode when any weight differs from the default
-        if ready.iter().any(|&p| self.pods[p as usize].weight != 100 || self.nodes[self.pods[p as usize].node as usize].weight != 100) {
+        if self.custom_weights && ready.iter().any(|&p| self.pods[p as usize].weight != 100 || self.nodes[self.pods[p as usize].node as usize].weight != 100) {
             // smooth weighted round robin (nginx), deterministic
             let mut total: i64 = 0;
             let mut best = NONE;
@@ -1196,7 +1215,8 @@ impl Runtime {
     }
 
     fn finish_job(&mut self, topo: &Topology, j: u32) {
-        let job = self.jobs.items[j as usize].clone();
+        let job = &self.jobs.items[j as usize];
+        let job = JobDone { pod: job.pod, op: job.op, inv: job.inv, attempt: job.attempt, root: job.root, span: job.span, arrived: job.arrived, mem: job.mem, failed: job.failed };
         let p = job.pod as usize;
         let st = job.failed.unwrap_or(Status::Ok);
         self.counters.visits += 1;

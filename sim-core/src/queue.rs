@@ -35,6 +35,10 @@ pub struct EventQueue<T> {
     now: VecDeque<T>,
     /// Bucket `i` (index `i - 1`) holds events whose time differs from `last` first in bit `i - 1`.
     buckets: Vec<Vec<(u64, T)>>,
+    /// Smallest time in each bucket (valid while the bucket is non-empty): no scan on refill.
+    mins: Vec<u64>,
+    /// Bit `i` set iff `buckets[i]` is non-empty (finds the lowest bucket in one instruction).
+    nonempty: u64,
 }
 
 impl<T> Default for EventQueue<T> {
@@ -51,7 +55,14 @@ fn bucket_of(t: u64, last: u64) -> usize {
 impl<T> EventQueue<T> {
     /// An empty queue at time 0.
     pub fn new() -> Self {
-        EventQueue { last: 0, len: 0, now: VecDeque::new(), buckets: (0..64).map(|_| Vec::new()).collect() }
+        EventQueue {
+            last: 0,
+            len: 0,
+            now: VecDeque::new(),
+            buckets: (0..64).map(|_| Vec::new()).collect(),
+            mins: vec![u64::MAX; 64],
+            nonempty: 0,
+        }
     }
 
     /// Number of pending events.
@@ -72,8 +83,10 @@ impl<T> EventQueue<T> {
         if time <= self.last {
             self.now.push_back(item);
         } else {
-            let b = bucket_of(time, self.last);
-            self.buckets[b - 1].push((time, item));
+            let b = bucket_of(time, self.last) - 1;
+            self.buckets[b].push((time, item));
+            self.mins[b] = self.mins[b].min(time);
+            self.nonempty |= 1 << b;
         }
     }
 
@@ -104,17 +117,23 @@ impl<T> EventQueue<T> {
 
     #[cold]
     fn refill(&mut self) {
-        let Some(i) = self.buckets.iter().position(|b| !b.is_empty()) else { return };
+        if self.nonempty == 0 {
+            return;
+        }
+        let i = self.nonempty.trailing_zeros() as usize;
+        self.nonempty &= !(1 << i);
         let src = std::mem::take(&mut self.buckets[i]);
-        let min = src.iter().map(|e| e.0).min().unwrap_or(self.last);
+        let min = std::mem::replace(&mut self.mins[i], u64::MAX);
         self.last = min;
         let mut src = src;
         for (t, x) in src.drain(..) {
             if t == min {
                 self.now.push_back(x);
             } else {
-                let b = bucket_of(t, min);
-                self.buckets[b - 1].push((t, x));
+                let b = bucket_of(t, min) - 1;
+                self.buckets[b].push((t, x));
+                self.mins[b] = self.mins[b].min(t);
+                self.nonempty |= 1 << b;
             }
         }
         // give the allocation back to the (now empty) bucket so it is reused
@@ -129,6 +148,8 @@ impl<T> EventQueue<T> {
         for b in &mut self.buckets {
             b.clear();
         }
+        self.mins.fill(u64::MAX);
+        self.nonempty = 0;
         self.len = 0;
     }
 

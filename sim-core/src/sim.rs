@@ -412,14 +412,18 @@ impl Simulation {
     /// Sets a pod's load-balancing weight (default 100; 0 takes it out of rotation).
     pub fn set_pod_weight(&mut self, pod: PodId, weight: u32) -> Result<(), ControlError> {
         self.check_pod(pod)?;
-        self.rt_mut().pods[pod as usize].weight = weight.min(10_000);
+        let rt = self.rt_mut();
+        rt.pods[pod as usize].weight = weight.min(10_000);
+        rt.custom_weights = true;
         Ok(())
     }
 
     /// Sets a node's load-balancing weight, applied to every pod on it (default 100).
     pub fn set_node_weight(&mut self, node: NodeId, weight: u32) -> Result<(), ControlError> {
         self.check_node(node)?;
-        self.rt_mut().nodes[node as usize].weight = weight.min(10_000);
+        let rt = self.rt_mut();
+        rt.nodes[node as usize].weight = weight.min(10_000);
+        rt.custom_weights = true;
         Ok(())
     }
 
@@ -536,7 +540,9 @@ impl Simulation {
     pub fn set_pod_network(&mut self, pod: PodId, fault: NetFault) -> Result<(), ControlError> {
         self.check_pod(pod)?;
         check_net(&fault)?;
-        self.rt_mut().pods[pod as usize].net = fault;
+        let rt = self.rt_mut();
+        rt.pods[pod as usize].net = fault;
+        rt.net_faults += 1;
         Ok(())
     }
 
@@ -546,7 +552,9 @@ impl Simulation {
             return Err(ControlError::UnknownEdge(edge));
         }
         check_net(&fault)?;
-        self.rt_mut().edges[edge as usize].net = fault;
+        let rt = self.rt_mut();
+        rt.edges[edge as usize].net = fault;
+        rt.net_faults += 1;
         Ok(())
     }
 
