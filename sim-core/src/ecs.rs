@@ -121,7 +121,9 @@ pub(crate) fn window_schedule() -> Schedule {
 }
 
 fn memory_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>) {
-    st.bypass_change_detection().0.check_memory(&topo.0);
+    let rt = &mut st.bypass_change_detection().0;
+    rt.check_memory(&topo.0);
+    rt.schedule_pending(&topo.0);
 }
 
 fn autoscale_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>, w: Res<Window>) {

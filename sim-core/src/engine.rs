@@ -30,6 +30,30 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
+/// One call of a scripted request (a replayed trace): which service serves it, with which
+/// operation, how much CPU it takes, and the calls it makes, in stages.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScriptNode {
+    /// Operation (its service serves the call; its plan is ignored).
+    pub op: OpId,
+    /// CPU demand on one core (ns), e.g. the span's self time.
+    pub cpu_ns: u64,
+    /// Whether the caller waits for this call (ignored for the root).
+    pub sync: bool,
+    /// Calls made after the CPU phase: stages in order, calls of a stage in parallel; each an index
+    /// into the same script (children must have larger indices than their parent).
+    pub stages: Vec<Vec<u32>>,
+}
+
+/// A request whose call tree is given instead of drawn from the operations' plans.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ScriptedRequest {
+    /// Workload whose client settings (timeout, retries) apply.
+    pub workload: u32,
+    /// The call tree; node 0 is the entry call.
+    pub nodes: Vec<ScriptNode>,
+}
+
 /// "None" marker for u32 ids.
 pub const NONE: u32 = u32::MAX;
 
@@ -54,6 +78,8 @@ pub(crate) enum Ev {
     Timeout(u32, u32),
     /// A pod's lifecycle timer (boot done, back-off over, eviction).
     PodTimer(u32, u32),
+    /// A scripted (replayed) request arrives (index into `injections`).
+    Inject(u32),
 }
 
 /// Who waits for an invocation.
@@ -92,6 +118,7 @@ pub(crate) struct Inv {
     pub conn_held: bool,
     pub sync: bool,
     pub optional: bool,
+    pub script: u32,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -117,6 +144,7 @@ pub(crate) struct Job {
     pub failed: Option<Status>,
     pub phase: JobPhase,
     pub mem: u64,
+    pub script: u32,
 }
 
 /// The fields of a finished job that outlive its slot.
@@ -146,6 +174,7 @@ pub(crate) struct Root {
     pub last_end: u64,
     pub attempts: u32,
     pub sampled: bool,
+    pub script: Vec<ScriptNode>,
 }
 
 /// A slab with generations: ids are reused, stale references are detected by generation.
@@ -395,6 +424,10 @@ pub(crate) struct Runtime {
     pub net_faults: u32,
     /// Some pod or node has a non-default load-balancing weight.
     pub custom_weights: bool,
+    /// Scripted requests waiting for their arrival time.
+    pub injections: Slab<ScriptedRequest>,
+    /// Scripted calls skipped because the topology has no edge between the two services.
+    pub script_calls_without_edge: u64,
 }
 
 #[inline]
@@ -483,6 +516,8 @@ impl Runtime {
             node_lost_at: vec![u64::MAX; sc.nodes.len()],
             net_faults: 0,
             custom_weights: false,
+            injections: Slab::default(),
+            script_calls_without_edge: 0,
         };
         // initial pods: scheduled and ready at time 0 (a warm cluster)
         for s in 0..nsvc as u32 {
@@ -578,6 +613,13 @@ impl Runtime {
                 }
             }
             Ev::PodTimer(p, g) => self.on_pod_timer(topo, p, g),
+            Ev::Inject(k) => {
+                if self.injections.live[k as usize] {
+                    let inj = std::mem::take(&mut self.injections.items[k as usize]);
+                    self.injections.release(k);
+                    self.start_scripted_root(topo, inj);
+                }
+            }
         }
     }
 
@@ -636,6 +678,7 @@ impl Runtime {
             last_end: self.now,
             attempts: 0,
             sampled,
+            script: Vec::new(),
         });
         let edge = w; // client edges come first
         let entry = topo.edges[edge as usize].to as usize;
@@ -691,6 +734,7 @@ impl Runtime {
             conn_held: false,
             sync,
             optional,
+            script: NONE,
         })
     }
 
@@ -1011,6 +1055,7 @@ impl Runtime {
                 attempts: r.attempts,
             });
         }
+        self.roots.items[root as usize].script = Vec::new();
         self.roots.release(root);
     }
 
@@ -1018,7 +1063,7 @@ impl Runtime {
 
     fn on_deliver(&mut self, topo: &Topology, i: u32, attempt: u32, target: u32) {
         let inv = &self.invs.items[i as usize];
-        let (op, root) = (inv.op, inv.root);
+        let (op, root, script) = (inv.op, inv.root, inv.script);
         let p = target as usize;
         let pod_ok = self.pods[p].phase == Phase::Running
             && !self.pods[p].terminating
@@ -1060,6 +1105,7 @@ impl Runtime {
             failed: None,
             phase: JobPhase::Queued,
             mem,
+            script,
         });
         self.roots.items[root as usize].live += 1;
         // the delivery's reference on the invocation passes to the job
@@ -1099,16 +1145,21 @@ impl Runtime {
     }
 
     fn start_job(&mut self, topo: &Topology, j: u32) {
+        let g = self.jobs.generation(j);
         let job = &mut self.jobs.items[j as usize];
         job.phase = JobPhase::Cpu;
         let p = job.pod as usize;
         let opi = job.op as usize;
-        let g = self.jobs.generation(j);
+        let (script, root) = (job.script, job.root);
         let op = &topo.ops[opi];
         let pod = &mut self.pods[p];
         pod.busy += 1;
         let svc = pod.service as usize;
-        let mut demand = op.cpu.sample(&mut self.rng_service[svc]) as f64;
+        let mut demand = if script == NONE {
+            op.cpu.sample(&mut self.rng_service[svc]) as f64
+        } else {
+            self.roots.items[root as usize].script[script as usize].cpu_ns as f64
+        };
         if pod.cpu_factor != 1.0 {
             demand *= pod.cpu_factor;
         }
@@ -1174,6 +1225,10 @@ impl Runtime {
             self.finish_job(topo, j);
             return;
         }
+        if job.script != NONE {
+            self.run_script_stages(topo, j, from);
+            return;
+        }
         let op = &topo.ops[job.op as usize];
         let (pod, root, span) = (job.pod, job.root, job.span);
         let svc = self.pods[pod as usize].service;
@@ -1214,6 +1269,90 @@ impl Runtime {
         self.finish_job(topo, j);
     }
 
+    /// Call stages of a scripted job: the children listed in its script node.
+    fn run_script_stages(&mut self, topo: &Topology, j: u32, from: u32) {
+        let g = self.jobs.generation(j);
+        let job = &self.jobs.items[j as usize];
+        let (pod, root, span, node) = (job.pod, job.root, job.span, job.script);
+        let svc = self.pods[pod as usize].service;
+        let mut k = from as usize;
+        loop {
+            let r = &self.roots.items[root as usize];
+            let Some(stage) = r.script.get(node as usize).and_then(|n| n.stages.get(k)) else { break };
+            let calls: Vec<(u32, OpId, bool)> = stage
+                .iter()
+                .filter_map(|&c| r.script.get(c as usize).filter(|_| c > node).map(|n| (c, n.op, n.sync)))
+                .collect();
+            let mut pending = 0;
+            for (child, op, sync) in calls {
+                let callee = topo.ops[op as usize].service;
+                let Some(edge) = topo.edge_id(svc, callee) else {
+                    self.script_calls_without_edge += 1;
+                    continue;
+                };
+                let caller = if sync { Caller::Job(j, g) } else { Caller::Detached };
+                let i = self.new_inv(caller, root, edge, op, pod, svc, span, sync, false);
+                self.invs.items[i as usize].script = child;
+                if sync {
+                    pending += 1;
+                    let job = &mut self.jobs.items[j as usize];
+                    job.pending += 1;
+                    job.stage = k as u32;
+                    job.phase = JobPhase::Calls;
+                }
+                self.start_attempt(topo, i);
+                if !self.jobs.valid(j, g) {
+                    return;
+                }
+            }
+            if pending > 0 {
+                let job = &self.jobs.items[j as usize];
+                if job.pending > 0 {
+                    return;
+                }
+                if job.failed.is_some() {
+                    break;
+                }
+            }
+            k += 1;
+        }
+        self.finish_job(topo, j);
+    }
+
+    /// Queues a scripted request to arrive at `at` (ns).
+    pub(crate) fn inject(&mut self, at: u64, req: ScriptedRequest) {
+        let k = self.injections.alloc(req);
+        self.queue.push(at.max(self.now), Ev::Inject(k));
+    }
+
+    fn start_scripted_root(&mut self, topo: &Topology, req: ScriptedRequest) {
+        let Some(first) = req.nodes.first() else { return };
+        let op = first.op;
+        let w = req.workload;
+        self.counters.arrivals += 1;
+        let trace = self.next_trace;
+        self.next_trace += 1;
+        let sampled = span_sampled(self.seed, trace, topo.scenario.telemetry.trace_sample_rate);
+        let root = self.roots.alloc(Root {
+            workload: w,
+            op,
+            user: NONE,
+            arrival: self.now,
+            trace,
+            live: 0,
+            responded: false,
+            status: Status::Ok,
+            response: 0,
+            last_end: self.now,
+            attempts: 0,
+            sampled,
+            script: req.nodes,
+        });
+        let inv = self.new_inv(Caller::Client, root, w, op, NONE, NONE, 0, true, false);
+        self.invs.items[inv as usize].script = 0;
+        self.start_attempt(topo, inv);
+    }
+
     fn finish_job(&mut self, topo: &Topology, j: u32) {
         let job = &self.jobs.items[j as usize];
         let job = JobDone { pod: job.pod, op: job.op, inv: job.inv, attempt: job.attempt, root: job.root, span: job.span, arrived: job.arrived, mem: job.mem, failed: job.failed };
@@ -1230,7 +1369,6 @@ impl Runtime {
             pod.win.hist.record_ns(lat);
             let svc = &mut self.svcs[pod.service as usize];
             svc.win_requests += 1;
-            svc.win.record_ns(lat);
             if st != Status::Ok {
                 pod.win.errors += 1;
                 svc.win_errors += 1;
@@ -1554,8 +1692,8 @@ impl Runtime {
 
     /// Makes the number of live pods of a service match its desired replicas.
     pub(crate) fn reconcile(&mut self, topo: &Topology, s: u32) {
-        let live: Vec<u32> = self.svcs[s as usize].pods.clone();
-        let counted: Vec<u32> = live.iter().copied().filter(|&p| self.pods[p as usize].phase != Phase::NodeLost).collect();
+        // pods on a lost node still count until they are evicted (as in Kubernetes)
+        let counted: Vec<u32> = self.svcs[s as usize].pods.clone();
         let desired = self.svcs[s as usize].desired as usize;
         if counted.len() < desired {
             for _ in counted.len()..desired {
@@ -1677,6 +1815,16 @@ impl Runtime {
     }
 
     // ------------------------------------------------------------------ per-window work
+
+    /// Retries scheduling of pods that found no node.
+    pub(crate) fn schedule_pending(&mut self, topo: &Topology) {
+        for p in 0..self.pods.len() as u32 {
+            let pod = &self.pods[p as usize];
+            if pod.phase == Phase::Pending && pod.node == NONE {
+                self.try_schedule(topo, p, false);
+            }
+        }
+    }
 
     /// Memory accounting: OOM-kills pods over their limit (leaks grow between requests).
     pub(crate) fn check_memory(&mut self, topo: &Topology) {
@@ -1806,6 +1954,15 @@ impl Runtime {
                 retries: w.retries,
             });
         }
+        // service latency = the union of its pods' windows (merged here, not recorded twice per request)
+        for sv in &mut self.svcs {
+            sv.win.reset();
+        }
+        for pod in &self.pods {
+            if !pod.win.hist.is_empty() {
+                self.svcs[pod.service as usize].win.add(&pod.win.hist);
+            }
+        }
         let services = (0..nsvc)
             .map(|s| {
                 let sv = &self.svcs[s];
@@ -1834,18 +1991,13 @@ impl Runtime {
                 let nd = &self.nodes[n];
                 let spec = &topo.scenario.nodes[n];
                 let cap = window_ns as f64 * nd.cpu as f64 / 1000.0;
+                // node stress includes the stress inside its pods (as the pods' limits let it through)
                 let stress = nd.stress_cpu as f64 / 1000.0 * window_ns as f64;
-                let pod_stress: f64 = self
-                    .pods
-                    .iter()
-                    .filter(|p| p.node == n as u32 && p.phase == Phase::Running)
-                    .map(|p| p.stress_cpu.min(p.cpu_limit) as f64 / 1000.0 * window_ns as f64)
-                    .sum();
                 NodeMetrics {
                     node: n as u32,
                     name: spec.name.clone(),
                     up: nd.up,
-                    cpu_utilization: if nd.up { ((nd.win_cpu_ns as f64 + stress + pod_stress) / cap).min(1.0) } else { 0.0 },
+                    cpu_utilization: if nd.up { ((nd.win_cpu_ns as f64 + stress) / cap).min(1.0) } else { 0.0 },
                     memory_utilization: node_mem[n] as f64 / spec.memory.0.max(1) as f64,
                     io_utilization: (nd.win_io_ns as f64 / window_ns as f64).min(1.0),
                     pods: node_pods[n],

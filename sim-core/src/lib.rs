@@ -78,13 +78,13 @@ pub mod telemetry;
 pub mod time;
 pub mod topologies;
 
-pub use engine::{Counters, IoFault, NetFault, Partition};
+pub use engine::{Counters, IoFault, NetFault, Partition, ScriptNode, ScriptedRequest};
 pub use sim::{ControlError, PodInfo, Simulation, SnapshotError};
 
 /// The items most users need.
 pub mod prelude {
     pub use crate::dist::DurationDist;
-    pub use crate::engine::{Counters, IoFault, NetFault, Partition};
+    pub use crate::engine::{Counters, IoFault, NetFault, Partition, ScriptNode, ScriptedRequest};
     pub use crate::model::{EdgeId, NodeId, OpId, PodId, ServiceId, Topology};
     pub use crate::quantity::{Cpu, Memory};
     pub use crate::scenario::*;

@@ -2,7 +2,7 @@
 //! the control and fault surfaces, the telemetry, and fork / snapshot / restore.
 
 use crate::ecs::{EngineState, build_world, window_schedule};
-use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime};
+use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime, ScriptedRequest};
 use crate::model::{EdgeId, NodeId, PodId, ServiceId, Topology};
 use crate::scenario::{Scenario, ScenarioError};
 use crate::telemetry::{LogTemplate, Phase, Scrape, Severity, Telemetry};
@@ -615,6 +615,37 @@ impl Simulation {
         let topo = Arc::new(Topology::compile(&scenario)?);
         crate::snapshot::validate(&topo, &rt).map_err(SnapshotError::Corrupt)?;
         Ok(Self::from_parts(topo, rt))
+    }
+
+    /// Schedules a scripted request (a replayed trace) to arrive at time `at` (ns; clamped to
+    /// now). Its call tree is followed instead of the operations' plans; calls between services
+    /// with no edge in the topology are skipped and counted ([`Simulation::script_calls_without_edge`]).
+    pub fn inject_request(&mut self, at: u64, request: ScriptedRequest) -> Result<(), ControlError> {
+        if request.workload as usize >= self.topo.scenario.workload.len() {
+            return Err(ControlError::InvalidValue { what: "workload", why: format!("no workload {}", request.workload) });
+        }
+        if request.nodes.is_empty() {
+            return Err(ControlError::InvalidValue { what: "nodes", why: "a scripted request needs a root call".into() });
+        }
+        for (i, n) in request.nodes.iter().enumerate() {
+            if n.op as usize >= self.topo.ops.len() {
+                return Err(ControlError::InvalidValue { what: "op", why: format!("node {i}: no operation {}", n.op) });
+            }
+            if n.stages.iter().flatten().any(|&c| c as usize <= i || c as usize >= request.nodes.len()) {
+                return Err(ControlError::InvalidValue { what: "stages", why: format!("node {i}: children must have larger indices inside the script") });
+            }
+        }
+        let entry = self.topo.edges[request.workload as usize].to;
+        if self.topo.ops[request.nodes[0].op as usize].service != entry {
+            return Err(ControlError::InvalidValue { what: "nodes[0].op", why: "the root operation must belong to the workload's entry service".into() });
+        }
+        self.rt_mut().inject(at, request);
+        Ok(())
+    }
+
+    /// Scripted calls skipped because the topology had no edge between the two services.
+    pub fn script_calls_without_edge(&self) -> u64 {
+        self.rt().script_calls_without_edge
     }
 
     /// The last scrape, if any.

@@ -89,6 +89,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     check(rt.roots.free.iter().all(|&x| (x as usize) < nr), "root free list")?;
     for j in &rt.jobs.items {
         check((j.pod as usize) < np && (j.op as usize) < nops && (j.inv as usize) < ni && (j.root as usize) < nr, "job ids")?;
+        check(j.script == NONE || rt.roots.items.get(j.root as usize).is_some_and(|r| (j.script as usize) < r.script.len()), "job script")?;
     }
     for i in &rt.invs.items {
         check((i.edge as usize) < ne && (i.op as usize) < nops && (i.root as usize) < nr, "invocation ids")?;
@@ -98,8 +99,13 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             check((j as usize) < nj, "invocation caller job")?;
         }
     }
+    for inj in &rt.injections.items {
+        check((inj.workload as usize) < nw && inj.nodes.iter().all(|n| (n.op as usize) < nops), "injection ids")?;
+    }
+    check(rt.injections.items.len() == rt.injections.gens.len() && rt.injections.items.len() == rt.injections.live.len(), "injection arena")?;
     for r in &rt.roots.items {
         check((r.workload as usize) < nw && (r.op as usize) < nops, "root ids")?;
+        check(r.script.iter().all(|n| (n.op as usize) < nops), "root script ops")?;
         check(r.user == NONE || (r.user as usize) < rt.users.len(), "root user")?;
     }
     check(rt.users.iter().all(|u| (u.workload as usize) < nw), "users")?;
@@ -118,6 +124,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             Ev::Deliver(i, _, p) => (i as usize) < ni && (p as usize) < np,
             Ev::CpuDone(j, _) | Ev::IoDone(j, _) => (j as usize) < nj,
             Ev::PodTimer(p, _) => (p as usize) < np,
+            Ev::Inject(k) => (k as usize) < rt.injections.items.len(),
         };
         check(ok, "event ids")?;
     }

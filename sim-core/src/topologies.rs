@@ -6,7 +6,9 @@
 use crate::scenario::{Scenario, ScenarioError};
 
 /// (name, TOML text) of every built-in topology.
-pub const BUILTIN: &[(&str, &str)] = &[];
+pub const BUILTIN: &[(&str, &str)] = &[
+    ("online-boutique", include_str!("topologies/online-boutique.toml")),
+];
 
 /// Names of the built-in topologies.
 pub fn list() -> Vec<&'static str> {
