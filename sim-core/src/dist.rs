@@ -90,10 +90,10 @@ impl DurationDist {
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> u64 {
         match self {
             DurationDist::Constant { value } => value.0,
-            DurationDist::Exponential { mean } => exponential(rng, mean.0 as f64).round() as u64,
+            DurationDist::Exponential { mean } => (exponential(rng, mean.0 as f64) + 0.5) as u64,
             DurationDist::Lognormal { median, sigma } => {
                 let v = median.0 as f64 * (sigma * standard_normal(rng)).exp();
-                v.min(1e15).round() as u64
+                (v.min(1e15) + 0.5) as u64
             }
             DurationDist::Uniform { low, high } => low.0 + (unit(rng) * (high.0 - low.0) as f64).round() as u64,
             DurationDist::Empirical { values } => {

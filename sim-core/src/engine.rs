@@ -1171,10 +1171,16 @@ impl Runtime {
         pod.on_cpu += 1;
         let node = &mut self.nodes[pod.node as usize];
         node.on_cpu += 1;
-        let node_share = (node.cpu as f64 / 1000.0) / (node.on_cpu as f64 + node.stress_cpu as f64 / 1000.0);
-        let pod_share = (pod.cpu_limit as f64 / 1000.0) / (pod.on_cpu as f64 + pod.stress_cpu as f64 / 1000.0);
-        let rate = node_share.min(pod_share).min(1.0);
-        let dur = (demand / rate) as u64;
+        // uncontended (the common case): integer check, no division
+        let node_load = node.on_cpu as u64 * 1000 + node.stress_cpu as u64;
+        let pod_load = pod.on_cpu as u64 * 1000 + pod.stress_cpu as u64;
+        let dur = if node_load <= node.cpu as u64 && pod_load <= pod.cpu_limit as u64 {
+            demand as u64
+        } else {
+            let node_share = node.cpu as f64 / node_load as f64;
+            let pod_share = pod.cpu_limit as f64 / pod_load as f64;
+            (demand / node_share.min(pod_share).min(1.0)) as u64
+        };
         pod.win.cpu_ns += demand as u64;
         node.win_cpu_ns += demand as u64;
         self.queue.push(self.now + dur, Ev::CpuDone(j, g));

@@ -8,6 +8,12 @@ use crate::scenario::{Scenario, ScenarioError};
 /// (name, TOML text) of every built-in topology.
 pub const BUILTIN: &[(&str, &str)] = &[
     ("online-boutique", include_str!("topologies/online-boutique.toml")),
+    ("train-ticket", include_str!("topologies/train-ticket.toml")),
+    ("sock-shop", include_str!("topologies/sock-shop.toml")),
+    ("dsb-social-network", include_str!("topologies/dsb-social-network.toml")),
+    ("dsb-hotel-reservation", include_str!("topologies/dsb-hotel-reservation.toml")),
+    ("simple-micro", include_str!("topologies/simple-micro.toml")),
+    ("dime-8node", include_str!("topologies/dime-8node.toml")),
 ];
 
 /// Names of the built-in topologies.
