@@ -124,6 +124,7 @@ fn memory_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>) {
     let rt = &mut st.bypass_change_detection().0;
     rt.check_memory(&topo.0);
     rt.schedule_pending(&topo.0);
+    rt.refresh_pod_stress();
 }
 
 fn autoscale_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>, w: Res<Window>) {

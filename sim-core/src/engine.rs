@@ -54,6 +54,12 @@ pub struct ScriptedRequest {
     pub nodes: Vec<ScriptNode>,
 }
 
+/// Running this long without a crash resets the CrashLoopBackOff delay (Kubernetes: 10 min).
+const BACKOFF_RESET_NS: u64 = 600 * SECONDS;
+
+/// Shortest think time of a closed-loop user (ns).
+const MIN_THINK_NS: u64 = 1_000_000;
+
 /// "None" marker for u32 ids.
 pub const NONE: u32 = u32::MAX;
 
@@ -74,8 +80,8 @@ pub(crate) enum Ev {
     IoDone(u32, u32),
     /// A response reaches the caller.
     Response(u32, u32, Status),
-    /// An attempt's timeout fires.
-    Timeout(u32, u32),
+    /// An attempt's timeout fires (inv, attempt, inv slot generation).
+    Timeout(u32, u32, u32),
     /// A pod's lifecycle timer (boot done, back-off over, eviction).
     PodTimer(u32, u32),
     /// A scripted (replayed) request arrives (index into `injections`).
@@ -294,10 +300,13 @@ pub(crate) struct PodRt {
     pub mem_requests: u64,
     pub mem_baseline: u64,
     pub ready_at: u64,
+    /// Cold-start penalty applies until this time.
+    pub warm_until: u64,
     pub started_at: u64,
     pub restarts: u32,
     pub restarts_window: u32,
     pub crashes_in_row: u32,
+    pub last_crash: u64,
     pub stress_cpu: u32,
     pub mem_pressure: u64,
     pub leak_per_s: f64,
@@ -320,6 +329,8 @@ pub(crate) struct NodeRt {
     pub win_cpu_ns: u64,
     pub win_io_ns: u64,
     pub weight: u32,
+    /// Stress inside the node's pods, as their limits let it through (derived, see `refresh_pod_stress`).
+    pub pod_stress: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -350,7 +361,8 @@ pub(crate) struct EdgeRt {
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Pool {
     pub in_use: u32,
-    pub waiters: VecDeque<(u32, u32)>,
+    /// (invocation, attempt, slot generation), oldest first.
+    pub waiters: VecDeque<(u32, u32, u32)>,
 }
 
 /// A network partition: members cannot reach peers (or anyone outside, if no peers).
@@ -476,6 +488,7 @@ impl Runtime {
                     win_cpu_ns: 0,
                     win_io_ns: 0,
                     weight: 100,
+                    pod_stress: 0,
                 })
                 .collect(),
             svcs: sc
@@ -590,9 +603,9 @@ impl Runtime {
                 }
             }
             Ev::Response(i, attempt, st) => self.on_response(topo, i, attempt, st),
-            Ev::Timeout(i, attempt) => {
+            Ev::Timeout(i, attempt, g) => {
                 let inv = &self.invs.items[i as usize];
-                if self.invs.live[i as usize]
+                if self.invs.valid(i, g)
                     && inv.attempts == attempt
                     && matches!(inv.state, InvState::InFlight | InvState::WaitConn)
                 {
@@ -689,17 +702,15 @@ impl Runtime {
             s.tokens = (s.tokens + dt * limit).min(limit.max(1.0));
             s.tokens_at = self.now;
             if s.tokens < 1.0 {
-                let r = &mut self.roots.items[root as usize];
-                r.responded = true;
-                r.status = Status::RateLimited;
-                r.response = self.now;
-                self.finish_root(topo, root);
+                // answered 429 at once, through the normal client completion (counts the
+                // response, brings closed-loop users back)
+                let inv = self.new_inv(Caller::Client, root, edge, op, NONE, NONE, 0, true, false);
+                self.roots.items[root as usize].attempts = 1;
+                self.complete_inv(topo, inv, Status::RateLimited);
                 return;
             }
             s.tokens -= 1.0;
         }
-        let spec = &topo.edges[edge as usize].spec;
-        let _ = spec;
         let inv = self.new_inv(Caller::Client, root, edge, op, NONE, NONE, 0, true, false);
         self.start_attempt(topo, inv);
     }
@@ -757,13 +768,15 @@ impl Runtime {
             self.maybe_free_inv(topo, i);
             return;
         }
-        self.queue.push(now + es.timeout.0, Ev::Timeout(i, attempt));
+        let g = self.invs.generation(i);
+        self.queue.push(now + es.timeout.0, Ev::Timeout(i, attempt, g));
+        let inv = &mut self.invs.items[i as usize];
         let pool_size = self.edges[edge].pool_override.or(es.pool_size);
         if let (Some(size), true) = (pool_size, inv.caller_pod != NONE) {
             let key = (edge as u32, inv.caller_pod);
             let pool = self.pools.entry(key).or_default();
             if pool.in_use >= size {
-                pool.waiters.push_back((i, attempt));
+                pool.waiters.push_back((i, attempt, g));
                 inv.state = InvState::WaitConn;
                 let cp = inv.caller_pod;
                 self.log(topo, cp, Severity::Warn, LogTemplate::PoolExhausted, || {
@@ -916,7 +929,7 @@ impl Runtime {
 
     fn on_response(&mut self, topo: &Topology, i: u32, attempt: u32, st: Status) {
         let inv = &mut self.invs.items[i as usize];
-        inv.refs -= 1;
+        inv.refs = inv.refs.saturating_sub(1);
         if inv.attempts == attempt && matches!(inv.state, InvState::InFlight) {
             self.end_attempt(topo, i, st);
         } else {
@@ -966,9 +979,9 @@ impl Runtime {
         let Some(pool) = self.pools.get_mut(&(edge, caller_pod)) else { return };
         pool.in_use = pool.in_use.saturating_sub(1);
         // hand the connection to the oldest live waiter
-        while let Some((w, att)) = pool.waiters.pop_front() {
+        while let Some((w, att, g)) = pool.waiters.pop_front() {
             let inv = &self.invs.items[w as usize];
-            if self.invs.live[w as usize] && inv.attempts == att && inv.state == InvState::WaitConn {
+            if self.invs.valid(w, g) && inv.attempts == att && inv.state == InvState::WaitConn {
                 pool.in_use += 1;
                 let inv = &mut self.invs.items[w as usize];
                 inv.conn_held = true;
@@ -996,7 +1009,9 @@ impl Runtime {
                     let u = r.user;
                     let w = self.users[u as usize].workload as usize;
                     if let ArrivalSpec::Closed { think_time, .. } = &topo.scenario.workload[w].arrivals {
-                        let t = think_time.sample(&mut self.rng_arrivals[w]);
+                        // a user needs at least 1 ms to send the next request (keeps the clock
+                        // moving when every request fails at once)
+                        let t = think_time.sample(&mut self.rng_arrivals[w]).max(MIN_THINK_NS);
                         if self.now + t < self.end {
                             self.queue.push(self.now + t, Ev::UserWake(u));
                         }
@@ -1006,7 +1021,7 @@ impl Runtime {
             Caller::Job(j, g) => {
                 if self.jobs.valid(j, g) {
                     let job = &mut self.jobs.items[j as usize];
-                    job.pending -= 1;
+                    job.pending = job.pending.saturating_sub(1);
                     if st != Status::Ok && !optional && job.failed.is_none() {
                         job.failed = Some(Status::Error);
                     }
@@ -1036,7 +1051,7 @@ impl Runtime {
 
     fn root_unref(&mut self, topo: &Topology, root: u32) {
         let r = &mut self.roots.items[root as usize];
-        r.live -= 1;
+        r.live = r.live.saturating_sub(1);
         if r.live == 0 && r.responded {
             self.finish_root(topo, root);
         }
@@ -1069,7 +1084,7 @@ impl Runtime {
             && !self.pods[p].terminating
             && self.pods[p].service == topo.ops[op as usize].service;
         if !pod_ok {
-            self.respond_or_drop(topo, i, attempt, Status::Reset);
+            self.respond_or_drop(topo, i, attempt, Status::Reset, NONE);
             return;
         }
         let pod = &mut self.pods[p];
@@ -1083,7 +1098,7 @@ impl Runtime {
             self.log(topo, target, Severity::Warn, LogTemplate::QueueFull, || {
                 "request rejected: server queue full (503)".into()
             });
-            self.respond_or_drop(topo, i, attempt, Status::Rejected);
+            self.respond_or_drop(topo, i, attempt, Status::Rejected, target);
             return;
         }
         let mem = topo.ops[op as usize].memory_per_request;
@@ -1120,14 +1135,41 @@ impl Runtime {
         }
     }
 
-    fn respond_or_drop(&mut self, topo: &Topology, i: u32, attempt: u32, st: Status) {
+    /// Sends the answer of an attempt back over the network (sync calls), applying the same
+    /// edge and pod network faults as the request path; a lost answer (or an async call's end)
+    /// just drops the reference.
+    fn respond_or_drop(&mut self, topo: &Topology, i: u32, attempt: u32, st: Status, from_pod: u32) {
         // the reference taken by Deliver becomes the Response's
         let inv = &self.invs.items[i as usize];
         if inv.sync {
-            let lat = topo.edges[inv.edge as usize].spec.latency.sample(&mut self.rng_net[inv.edge as usize]);
+            let edge = inv.edge as usize;
+            let rng = &mut self.rng_net[edge];
+            let mut lat = topo.edges[edge].spec.latency.sample(rng);
+            if self.net_faults > 0 {
+                const CLEAN: NetFault = NetFault { delay: 0, jitter: 0, loss: 0.0 };
+                let to = if inv.caller_pod != NONE { self.pods[inv.caller_pod as usize].net } else { CLEAN };
+                let from = if from_pod != NONE { self.pods[from_pod as usize].net } else { CLEAN };
+                let mut loss = 0.0;
+                for nf in [self.edges[edge].net, from, to] {
+                    if !nf.is_none() {
+                        lat += nf.delay;
+                        if nf.jitter > 0 {
+                            lat += (unit(rng) * nf.jitter as f64) as u64;
+                        }
+                        loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
+                    }
+                }
+                if loss > 0.0 && bernoulli(rng, loss) {
+                    let inv = &mut self.invs.items[i as usize];
+                    inv.refs = inv.refs.saturating_sub(1);
+                    self.maybe_free_inv(topo, i);
+                    return;
+                }
+            }
             self.queue.push(self.now + lat, Ev::Response(i, attempt, st));
         } else {
-            self.invs.items[i as usize].refs -= 1;
+            let inv = &mut self.invs.items[i as usize];
+            inv.refs = inv.refs.saturating_sub(1);
             self.maybe_free_inv(topo, i);
         }
     }
@@ -1141,7 +1183,7 @@ impl Runtime {
         } else {
             0
         };
-        base + pod.mem_requests + pod.mem_pressure + leak
+        base.saturating_add(pod.mem_requests).saturating_add(pod.mem_pressure).saturating_add(leak)
     }
 
     fn start_job(&mut self, topo: &Topology, j: u32) {
@@ -1164,15 +1206,15 @@ impl Runtime {
             demand *= pod.cpu_factor;
         }
         let spec = &topo.scenario.services[svc];
-        if spec.warmup.0 > 0 && spec.warmup_factor > 1.0 && self.now < pod.ready_at + spec.warmup.0 {
-            let left = (pod.ready_at + spec.warmup.0 - self.now) as f64 / spec.warmup.0 as f64;
+        if self.now < pod.warm_until && spec.warmup_factor > 1.0 {
+            let left = (pod.warm_until - self.now) as f64 / spec.warmup.0.max(1) as f64;
             demand *= 1.0 + (spec.warmup_factor - 1.0) * left;
         }
         pod.on_cpu += 1;
         let node = &mut self.nodes[pod.node as usize];
         node.on_cpu += 1;
         // uncontended (the common case): integer check, no division
-        let node_load = node.on_cpu as u64 * 1000 + node.stress_cpu as u64;
+        let node_load = node.on_cpu as u64 * 1000 + node.stress_cpu as u64 + node.pod_stress as u64;
         let pod_load = pod.on_cpu as u64 * 1000 + pod.stress_cpu as u64;
         let dur = if node_load <= node.cpu as u64 && pod_load <= pod.cpu_limit as u64 {
             demand as u64
@@ -1191,9 +1233,9 @@ impl Runtime {
         let p = job.pod as usize;
         let op = &topo.ops[job.op as usize];
         let pod = &mut self.pods[p];
-        pod.on_cpu -= 1;
+        pod.on_cpu = pod.on_cpu.saturating_sub(1);
         let node = &mut self.nodes[pod.node as usize];
-        node.on_cpu -= 1;
+        node.on_cpu = node.on_cpu.saturating_sub(1);
         if op.io_bytes == 0 && pod.io.delay_fraction <= 0.0 && pod.io.error_fraction <= 0.0 {
             self.run_stages(topo, j, 0);
             return;
@@ -1365,12 +1407,12 @@ impl Runtime {
         let p = job.pod as usize;
         let st = job.failed.unwrap_or(Status::Ok);
         self.counters.visits += 1;
-        let lat = self.now - job.arrived;
+        let lat = self.now.saturating_sub(job.arrived);
         {
             let pod = &mut self.pods[p];
-            pod.busy -= 1;
-            pod.in_flight -= 1;
-            pod.mem_requests -= job.mem;
+            pod.busy = pod.busy.saturating_sub(1);
+            pod.in_flight = pod.in_flight.saturating_sub(1);
+            pod.mem_requests = pod.mem_requests.saturating_sub(job.mem);
             pod.win.requests += 1;
             pod.win.hist.record_ns(lat);
             let svc = &mut self.svcs[pod.service as usize];
@@ -1402,7 +1444,7 @@ impl Runtime {
         }
         let i = job.inv;
         self.jobs.release(j);
-        self.respond_or_drop(topo, i, job.attempt, st);
+        self.respond_or_drop(topo, i, job.attempt, st, job.pod);
         self.root_unref(topo, job.root);
         // next queued request takes the worker
         self.dispatch_queue(topo, p);
@@ -1470,10 +1512,12 @@ impl Runtime {
             mem_requests: 0,
             mem_baseline: spec.baseline_memory.0,
             ready_at: 0,
+            warm_until: 0,
             started_at: self.now,
             restarts: 0,
             restarts_window: 0,
             crashes_in_row: 0,
+            last_crash: 0,
             stress_cpu: 0,
             mem_pressure: 0,
             leak_per_s: 0.0,
@@ -1537,10 +1581,10 @@ impl Runtime {
         if warm {
             pod.phase = Phase::Running;
             pod.ready = true;
-            pod.ready_at = 0;
-            pod.started_at = 0;
-            let pod_ready_at = self.now.saturating_sub(spec.warmup.0);
-            pod.ready_at = pod_ready_at;
+            // the initial cluster is warm: no cold-start penalty
+            pod.ready_at = self.now;
+            pod.started_at = self.now;
+            pod.warm_until = 0;
             let s = pod.service as usize;
             insert_sorted(&mut self.svcs[s].ready, p);
         } else {
@@ -1566,7 +1610,9 @@ impl Runtime {
             return;
         }
         match pod.phase {
-            Phase::Starting | Phase::CrashLoopBackOff | Phase::Pending if pod.node != NONE => {
+            Phase::Starting | Phase::CrashLoopBackOff | Phase::Pending | Phase::OomKilled | Phase::Failed
+                if pod.node != NONE =>
+            {
                 if pod.crash_on_start {
                     self.crash(topo, p, Phase::Failed, "container exited with code 1: invalid configuration");
                     return;
@@ -1575,7 +1621,8 @@ impl Runtime {
                 pod.phase = Phase::Running;
                 pod.ready = true;
                 pod.ready_at = self.now;
-                pod.crashes_in_row = 0;
+                pod.warm_until = self.now + topo.service(pod.service).warmup.0;
+                pod.leak_since = self.now;
                 if pod.leak_per_s > 0.0 {
                     pod.leak_since = self.now;
                 }
@@ -1613,6 +1660,8 @@ impl Runtime {
         pod.busy = 0;
         pod.in_flight = 0;
         pod.mem_requests = 0;
+        // the process is gone: leaked memory is freed, a leak starts over from here
+        pod.leak_since = self.now;
         if node != NONE {
             let n = &mut self.nodes[node as usize];
             n.on_cpu = n.on_cpu.saturating_sub(on_cpu);
@@ -1627,7 +1676,7 @@ impl Runtime {
                 n.io_active = n.io_active.saturating_sub(1);
             }
             self.jobs.release(j);
-            self.respond_or_drop(topo, job.inv, job.attempt, Status::Reset);
+            self.respond_or_drop(topo, job.inv, job.attempt, Status::Reset, p);
             self.root_unref(topo, job.root);
         }
     }
@@ -1641,6 +1690,11 @@ impl Runtime {
         pod.phase = phase;
         pod.restarts += 1;
         pod.restarts_window += 1;
+        // Kubernetes resets the back-off after 10 minutes of running without a crash
+        if self.now.saturating_sub(pod.last_crash) > BACKOFF_RESET_NS {
+            pod.crashes_in_row = 0;
+        }
+        pod.last_crash = self.now;
         pod.crashes_in_row += 1;
         let k = pod.crashes_in_row.saturating_sub(2).min(20);
         let backoff =
@@ -1655,7 +1709,8 @@ impl Runtime {
         }
         let spec = topo.service(self.pods[p as usize].service);
         let pod = &mut self.pods[p as usize];
-        pod.phase = if backoff > 0 { Phase::CrashLoopBackOff } else { Phase::Starting };
+        // the termination reason stays visible while the container restarts
+        pod.phase = if backoff > 0 { Phase::CrashLoopBackOff } else { phase };
         pod.started_at = self.now + backoff;
         let g = pod.generation;
         self.queue.push(self.now + backoff + spec.boot_time.0, Ev::PodTimer(p, g));
@@ -1694,6 +1749,7 @@ impl Runtime {
             }
         }
         self.pod_free.push(p);
+        self.refresh_pod_stress();
     }
 
     /// Makes the number of live pods of a service match its desired replicas.
@@ -1818,9 +1874,23 @@ impl Runtime {
                 self.restart_container(topo, p);
             }
         }
+        self.refresh_pod_stress();
     }
 
     // ------------------------------------------------------------------ per-window work
+
+    /// Recomputes each node's share of in-pod CPU stress from its live, scheduled pods.
+    pub(crate) fn refresh_pod_stress(&mut self) {
+        for n in &mut self.nodes {
+            n.pod_stress = 0;
+        }
+        for p in &self.pods {
+            if p.node != NONE && p.stress_cpu > 0 && matches!(p.phase, Phase::Running | Phase::Starting) {
+                let n = &mut self.nodes[p.node as usize];
+                n.pod_stress = n.pod_stress.saturating_add(p.stress_cpu.min(p.cpu_limit));
+            }
+        }
+    }
 
     /// Retries scheduling of pods that found no node.
     pub(crate) fn schedule_pending(&mut self, topo: &Topology) {
@@ -1998,7 +2068,7 @@ impl Runtime {
                 let spec = &topo.scenario.nodes[n];
                 let cap = window_ns as f64 * nd.cpu as f64 / 1000.0;
                 // node stress includes the stress inside its pods (as the pods' limits let it through)
-                let stress = nd.stress_cpu as f64 / 1000.0 * window_ns as f64;
+                let stress = (nd.stress_cpu + nd.pod_stress) as f64 / 1000.0 * window_ns as f64;
                 NodeMetrics {
                     node: n as u32,
                     name: spec.name.clone(),

@@ -473,32 +473,16 @@ impl Simulation {
     /// pod's workers for its CPU limit and for the node.
     pub fn set_pod_cpu_stress(&mut self, pod: PodId, millicores: u32) -> Result<(), ControlError> {
         self.check_pod(pod)?;
-        self.with_rt(|rt, _| {
-            let old = rt.pods[pod as usize].stress_cpu;
-            rt.pods[pod as usize].stress_cpu = millicores;
-            let n = rt.pods[pod as usize].node;
-            if n != NONE {
-                // the node sees the stress the pod's limit lets through
-                let lim = rt.pods[pod as usize].cpu_limit;
-                let nd = &mut rt.nodes[n as usize];
-                nd.stress_cpu = nd.stress_cpu.saturating_sub(old.min(lim)).saturating_add(millicores.min(lim));
-            }
-        });
+        let rt = self.rt_mut();
+        rt.pods[pod as usize].stress_cpu = millicores;
+        rt.refresh_pod_stress();
         Ok(())
     }
 
-    /// Extra CPU load on a node outside any pod (millicores).
+    /// Extra CPU load on a node outside any pod (millicores); replaces the previous value.
     pub fn set_node_cpu_stress(&mut self, node: NodeId, millicores: u32) -> Result<(), ControlError> {
         self.check_node(node)?;
-        self.with_rt(|rt, _| {
-            let pod_part: u32 = rt
-                .pods
-                .iter()
-                .filter(|p| p.node == node && p.phase != Phase::Terminated)
-                .map(|p| p.stress_cpu.min(p.cpu_limit))
-                .sum();
-            rt.nodes[node as usize].stress_cpu = pod_part.saturating_add(millicores);
-        });
+        self.rt_mut().nodes[node as usize].stress_cpu = millicores;
         Ok(())
     }
 
@@ -514,7 +498,7 @@ impl Simulation {
     /// lives (a restart frees it and the leak starts over).
     pub fn set_pod_memory_leak(&mut self, pod: PodId, bytes_per_s: f64) -> Result<(), ControlError> {
         self.check_pod(pod)?;
-        if !(bytes_per_s.is_finite() && bytes_per_s >= 0.0) {
+        if !(bytes_per_s.is_finite() && (0.0..1e15).contains(&bytes_per_s)) {
             return Err(ControlError::InvalidValue { what: "bytes_per_s", why: format!("{bytes_per_s}") });
         }
         let now = self.now();

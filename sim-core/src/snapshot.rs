@@ -61,6 +61,73 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     let np = rt.pods.len();
     let nops = topo.ops.len();
     let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("inconsistent snapshot: {what}")) };
+    // bounds that keep every later addition in range (times < 2^62 ns is 146 years)
+    const T: u64 = 1 << 62;
+    const N: u32 = 1 << 30;
+    check(rt.now < T && rt.end < T && rt.next_tick < T && rt.tick_index < T, "clock out of range")?;
+    check(rt.next_trace < T && rt.next_span < T && rt.next_partition < N, "id counters out of range")?;
+    let c = &rt.counters;
+    check(
+        [c.events, c.visits, c.arrivals, c.responses, c.timeouts, c.retries, c.oom_kills, rt.script_calls_without_edge]
+            .iter()
+            .all(|&x| x < T),
+        "counters out of range",
+    )?;
+    check(rt.queue.iter().all(|(t, _)| t < T), "event time out of range")?;
+    check(rt.nodes.iter().all(|n| [n.cpu, n.stress_cpu, n.on_cpu, n.io_active, n.weight, n.pod_stress].iter().all(|&x| x < N) && n.io_bw > 0 && n.io_bw < T && n.win_cpu_ns < T && n.win_io_ns < T), "node values out of range")?;
+    check(rt.node_lost_at.iter().all(|&t| t < T || t == u64::MAX), "node times out of range")?;
+    for p in &rt.pods {
+        check(
+            [p.generation.min(0), p.cpu_limit, p.cpu_request, p.workers, p.busy, p.on_cpu, p.in_flight, p.outstanding, p.restarts, p.restarts_window, p.crashes_in_row, p.stress_cpu, p.weight, p.version]
+                .iter()
+                .all(|&x| x < N)
+                && p.cpu_limit > 0,
+            "pod counts out of range",
+        )?;
+        check(
+            [p.mem_limit, p.mem_request, p.mem_requests, p.mem_baseline, p.mem_pressure, p.ready_at, p.warm_until, p.started_at, p.last_crash, p.leak_since, p.win.cpu_ns, p.io.delay, p.net.delay, p.net.jitter]
+                .iter()
+                .all(|&x| x < T)
+                && p.wrr.unsigned_abs() < T
+                && p.leak_per_s.is_finite()
+                && p.leak_per_s >= 0.0
+                && p.leak_per_s < 1e15
+                && p.cpu_factor.is_finite()
+                && p.cpu_factor > 0.0
+                && (0.0..=1.0).contains(&p.net.loss)
+                && (0.0..=1.0).contains(&p.io.delay_fraction)
+                && (0.0..=1.0).contains(&p.io.error_fraction),
+            "pod values out of range",
+        )?;
+        check(
+            [p.win.requests, p.win.errors, p.win.rejected, p.win.timeouts, p.win.retries].iter().all(|&x| x < N),
+            "pod window out of range",
+        )?;
+    }
+    for s in &rt.svcs {
+        check(s.desired <= 10_000 && s.next_name < N && s.version < N && s.history.iter().all(|&v| v < N), "service values out of range")?;
+        check(s.tokens.is_finite() && s.tokens_at < T && s.ingress_limit.is_none_or(|l| l.is_finite() && l >= 0.0), "service rate limit out of range")?;
+        check(s.win_requests < N && s.win_errors < N && (s.hpa_next < T || s.hpa_next == u64::MAX) && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX), "service window out of range")?;
+    }
+    for e in &rt.edges {
+        check(e.net.delay < T && e.net.jitter < T && (0.0..=1.0).contains(&e.net.loss) && e.pool_override.is_none_or(|x| x > 0), "edge values out of range")?;
+    }
+    for pool in rt.pools.values() {
+        check(pool.in_use < N, "pool values out of range")?;
+    }
+    for i in &rt.invs.items {
+        check(i.attempts < N && i.refs < N && i.parent_span < T, "invocation counts out of range")?;
+    }
+    for j in &rt.jobs.items {
+        check(j.pending < N && j.stage < N && j.span < T && j.mem < T, "job counts out of range")?;
+    }
+    for r in &rt.roots.items {
+        check(r.live < N && r.attempts < N && r.trace < T && r.response < T && r.last_end < T, "root values out of range")?;
+        check(r.script.iter().all(|n| n.cpu_ns < T), "root script values out of range")?;
+    }
+    for inj in &rt.injections.items {
+        check(inj.nodes.iter().all(|n| n.cpu_ns < T), "injection values out of range")?;
+    }
     check(rt.nodes.len() == nn && rt.node_lost_at.len() == nn, "node count")?;
     check(rt.svcs.len() == ns && rt.rng_service.len() == ns && rt.rng_branch.len() == ns && rt.rng_faults.len() == ns, "service count")?;
     check(rt.edges.len() == ne && rt.rng_net.len() == ne && rt.rng_retry.len() == ne && rt.rng_lb.len() == ne, "edge count")?;
@@ -88,6 +155,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     check(rt.invs.free.iter().all(|&x| (x as usize) < ni), "inv free list")?;
     check(rt.roots.free.iter().all(|&x| (x as usize) < nr), "root free list")?;
     for j in &rt.jobs.items {
+        check(j.arrived <= rt.now, "job arrival after now")?;
         check((j.pod as usize) < np && (j.op as usize) < nops && (j.inv as usize) < ni && (j.root as usize) < nr, "job ids")?;
         check(j.script == NONE || rt.roots.items.get(j.root as usize).is_some_and(|r| (j.script as usize) < r.script.len()), "job script")?;
     }
@@ -95,6 +163,10 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
         check((i.edge as usize) < ne && (i.op as usize) < nops && (i.root as usize) < nr, "invocation ids")?;
         check(i.caller_pod == NONE || (i.caller_pod as usize) < np, "invocation caller pod")?;
         check(i.target == NONE || (i.target as usize) < np, "invocation target")?;
+        check(
+            i.script == NONE || rt.roots.items.get(i.root as usize).is_some_and(|r| (i.script as usize) < r.script.len()),
+            "invocation script",
+        )?;
         if let Caller::Job(j, _) = i.caller {
             check((j as usize) < nj, "invocation caller job")?;
         }
@@ -106,12 +178,17 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     for r in &rt.roots.items {
         check((r.workload as usize) < nw && (r.op as usize) < nops, "root ids")?;
         check(r.script.iter().all(|n| (n.op as usize) < nops), "root script ops")?;
+        check(
+            r.script.iter().enumerate().all(|(k, n)| n.stages.iter().flatten().all(|&c| c as usize > k && (c as usize) < r.script.len())),
+            "root script children",
+        )?;
+        check(r.arrival <= rt.now, "root arrival after now")?;
         check(r.user == NONE || (r.user as usize) < rt.users.len(), "root user")?;
     }
     check(rt.users.iter().all(|u| (u.workload as usize) < nw), "users")?;
     for (&(e, p), pool) in &rt.pools {
         check((e as usize) < ne && (p as usize) < np, "pool key")?;
-        check(pool.waiters.iter().all(|&(i, _)| (i as usize) < ni), "pool waiters")?;
+        check(pool.waiters.iter().all(|&(i, _, _)| (i as usize) < ni), "pool waiters")?;
     }
     for part in rt.partitions.values() {
         check(part.members.iter().chain(part.peers.iter().flatten()).all(|&p| (p as usize) < np), "partition pods")?;
@@ -120,7 +197,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
         let ok = match *ev {
             Ev::Arrival(w) => (w as usize) < nw,
             Ev::UserWake(u) => (u as usize) < rt.users.len(),
-            Ev::Send(i, _) | Ev::Response(i, _, _) | Ev::Timeout(i, _) => (i as usize) < ni,
+            Ev::Send(i, _) | Ev::Response(i, _, _) | Ev::Timeout(i, _, _) => (i as usize) < ni,
             Ev::Deliver(i, _, p) => (i as usize) < ni && (p as usize) < np,
             Ev::CpuDone(j, _) | Ev::IoDone(j, _) => (j as usize) < nj,
             Ev::PodTimer(p, _) => (p as usize) < np,
