@@ -1,1 +1,31 @@
-//! placeholder
+//! # blastradius
+//!
+//! A deterministic, request-level simulator of microservice systems for research on AI agents
+//! that keep them healthy: fault injection, real and synthetic trace replay, an RL environment
+//! with shaped rewards, batched LLM policies, ground truth for failure localization and
+//! remediation, and seed sweeps.
+//!
+//! This facade re-exports the workspace's crates:
+//!
+//! | module | crate | what |
+//! |---|---|---|
+//! | [`core`] | `sim-core` | the engine: model, request flow, telemetry, fork/snapshot |
+//! | [`faults`] | `sim-faults` | fault catalogue, scenarios, ground truth, scoring, RCAEval export |
+//! | [`agents`] | `sim-agents` | environment, command grammar, observations, rewards, policies |
+//! | [`replay`] | `replay` | trace formats, store, replay, generators, fidelity metrics |
+//! | [`llm`] | `gpu-kernels` | transformer forward passes (CPU reference, CUDA) |
+//! | [`sweep`] | `sweep` | parallel, resumable, sharded seed sweeps |
+//!
+//! ```
+//! use blastradius::core::prelude::*;
+//! let scenario = blastradius::core::topologies::load("online-boutique").unwrap();
+//! let mut sim = Simulation::new(&scenario, 1).unwrap();
+//! sim.run_until(5 * SECONDS);
+//! assert!(sim.last_scrape().unwrap().services.iter().any(|s| s.rps > 0.0));
+//! ```
+
+pub use gpu_kernels as llm;
+pub use replay;
+pub use sim_agents as agents;
+pub use sim_core as core;
+pub use sim_faults as faults;
