@@ -29,3 +29,4 @@ pub use replay;
 pub use sim_agents as agents;
 pub use sim_core as core;
 pub use sim_faults as faults;
+pub use sweep;

@@ -74,6 +74,8 @@ pub struct Topology {
     pub edges: Vec<EdgeStatic>,
     /// Per workload: the operation mix as (op, cumulative weight in [0,1]).
     pub mixes: Vec<Vec<(OpId, f64)>>,
+    /// (caller, callee) -> edge, for service-to-service edges.
+    edge_index: std::collections::BTreeMap<(ServiceId, ServiceId), EdgeId>,
 }
 
 impl Topology {
@@ -175,7 +177,13 @@ impl Topology {
                     .collect()
             })
             .collect();
-        Ok(Topology { scenario: sc.clone(), ops, service_first_op, edges, mixes })
+        let edge_index = edges
+            .iter()
+            .enumerate()
+            .filter_map(|(i, e)| e.from.map(|f| ((f, e.to), i as EdgeId)))
+            .rev() // the first edge of a pair wins
+            .collect();
+        Ok(Topology { scenario: sc.clone(), ops, service_first_op, edges, mixes, edge_index })
     }
 
     /// Number of services.
@@ -205,7 +213,7 @@ impl Topology {
 
     /// Id of the edge from `from` to `to` (services), if calls use one.
     pub fn edge_id(&self, from: ServiceId, to: ServiceId) -> Option<EdgeId> {
-        self.edges.iter().position(|e| e.from == Some(from) && e.to == to).map(|x| x as EdgeId)
+        self.edge_index.get(&(from, to)).copied()
     }
 
     /// Id of an operation by service and name.

@@ -1,5 +1,5 @@
 //! `blastradius traces ...`: convert, inspect, generate and compare call-graph traces
-//! (the command-line face of the `replay` crate).
+//! (the command-line face of the `replay` crate), and replay them into the simulator.
 
 use std::fs::File;
 use std::io::{BufWriter, Write};
@@ -126,6 +126,40 @@ pub enum TracesCmd {
         /// Print JSON instead of a table.
         #[arg(long)]
         json: bool,
+    },
+    /// Replay traces into the simulator: infer a scenario from them (or take one), drive
+    /// every call graph through it as a scripted request, and write the scenario, the
+    /// simulated spans (Alibaba v2022 CSV and OTLP JSON), the service metrics and stats.
+    Replay {
+        /// Input traces (a trace store, or any input format).
+        input: PathBuf,
+        /// Input format (guessed from the content when absent).
+        #[arg(long, value_enum)]
+        format: Option<InFormat>,
+        /// Arrivals this many times faster than in the traces.
+        #[arg(long, default_value_t = 1.0)]
+        speedup: f64,
+        /// Output directory (created): scenario.toml, spans.csv, spans.otlp.json,
+        /// metrics.csv, stats.json.
+        #[arg(long)]
+        out: PathBuf,
+        /// Simulation seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Share of replayed traces whose simulated spans are kept (inferred scenarios).
+        #[arg(long, default_value_t = 1.0)]
+        sample_rate: f64,
+        /// Replay into this scenario (TOML) instead of an inferred one; its workloads'
+        /// own arrivals are switched off.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+        /// Serve calls to unknown services by a placeholder service `unknown` instead of
+        /// dropping them.
+        #[arg(long)]
+        keep_unknown: bool,
+        /// Do not write the simulated spans.
+        #[arg(long)]
+        no_export: bool,
     },
 }
 
@@ -268,6 +302,113 @@ pub fn run(cmd: TracesCmd) -> anyhow::Result<()> {
                 );
             }
         }
+        TracesCmd::Replay {
+            input,
+            format,
+            speedup,
+            out,
+            seed,
+            sample_rate,
+            scenario,
+            keep_unknown,
+            no_export,
+        } => replay_cmd(ReplayArgs {
+            input,
+            format,
+            speedup,
+            out,
+            seed,
+            sample_rate,
+            scenario,
+            keep_unknown,
+            no_export,
+        })?,
     }
+    Ok(())
+}
+
+struct ReplayArgs {
+    input: PathBuf,
+    format: Option<InFormat>,
+    speedup: f64,
+    out: PathBuf,
+    seed: u64,
+    sample_rate: f64,
+    scenario: Option<PathBuf>,
+    keep_unknown: bool,
+    no_export: bool,
+}
+
+fn replay_cmd(a: ReplayArgs) -> anyhow::Result<()> {
+    use replay::sim::{
+        InferOptions, ReplayOptions, UnknownPolicy, infer_scenario_with_report, replay_into,
+        replay_scenario, sim_spans_to_traceset,
+    };
+    if !(a.speedup.is_finite() && a.speedup > 0.0) {
+        bail!("--speedup must be a positive number, got {}", a.speedup);
+    }
+    if !(0.0..=1.0).contains(&a.sample_rate) {
+        bail!("--sample-rate must be in [0, 1], got {}", a.sample_rate);
+    }
+    let (set, _) = read(&a.input, a.format, false)?;
+    let unknown = if a.keep_unknown {
+        UnknownPolicy::Placeholder
+    } else {
+        UnknownPolicy::Drop
+    };
+    let (sc, report) = match &a.scenario {
+        Some(p) => (
+            sim_core::scenario::Scenario::from_file(p)?,
+            serde_json::Value::Null,
+        ),
+        None => {
+            let opts = InferOptions {
+                speedup: a.speedup,
+                unknown,
+                trace_sample_rate: a.sample_rate,
+                ..InferOptions::default()
+            };
+            let (sc, rep) = infer_scenario_with_report(&set, &opts)?;
+            (sc, serde_json::to_value(&rep)?)
+        }
+    };
+    std::fs::create_dir_all(&a.out)
+        .with_context(|| format!("cannot create {}", a.out.display()))?;
+    std::fs::write(a.out.join("scenario.toml"), sc.to_toml_string())
+        .with_context(|| format!("cannot write {}", a.out.join("scenario.toml").display()))?;
+    let mut sim = sim_core::Simulation::new(&replay_scenario(&sc), a.seed)?;
+    let ropts = ReplayOptions {
+        speedup: a.speedup,
+        unknown,
+        ..ReplayOptions::default()
+    };
+    let stats = replay_into(&mut sim, &set, &ropts)?;
+    std::fs::write(
+        a.out.join("metrics.csv"),
+        sim.telemetry().service_metrics_csv(),
+    )
+    .with_context(|| format!("cannot write {}", a.out.join("metrics.csv").display()))?;
+    if !a.no_export {
+        let sim_set = sim_spans_to_traceset(&sim);
+        replay::export::write_alibaba_v2022(create(&a.out.join("spans.csv"))?, &sim_set)?;
+        replay::export::write_otlp_json(create(&a.out.join("spans.otlp.json"))?, &sim_set)?;
+    }
+    let v = serde_json::json!({ "infer": report, "replay": stats });
+    std::fs::write(a.out.join("stats.json"), serde_json::to_string_pretty(&v)?)
+        .with_context(|| format!("cannot write {}", a.out.join("stats.json").display()))?;
+    println!(
+        "replayed {} of {} graphs ({} spans; {} dropped as unknown, {} unmapped, {} calls without edge) \
+         in {:.3} s ({:.0} spans/s); simulated {:.1} s; wrote {}",
+        stats.graphs_replayed,
+        stats.graphs_read,
+        stats.spans_replayed,
+        stats.spans_dropped_unknown,
+        stats.spans_unmapped,
+        stats.calls_without_edge,
+        stats.wall_s,
+        stats.spans_per_s,
+        stats.sim_end_ns as f64 / 1e9,
+        a.out.display()
+    );
     Ok(())
 }

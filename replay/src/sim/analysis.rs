@@ -116,7 +116,11 @@ impl Analysis {
                         stage_has_sync = false;
                     }
                     if sync {
-                        stage_end = if stage_has_sync { stage_end.max(c1) } else { c1 };
+                        stage_end = if stage_has_sync {
+                            stage_end.max(c1)
+                        } else {
+                            c1
+                        };
                         stage_has_sync = true;
                     }
                     self.stage[c as usize] = stage;

@@ -6,10 +6,13 @@
 //!   `now0` is the simulation's time when the replay starts and `origin` is
 //!   [`ReplayOptions::origin_ns`], else the earliest root start of the replayable graphs
 //!   (in memory) or the first graph's root start (streaming from a store). In memory the
-//!   graphs are injected in (root start, input order) order. Streaming, the simulation is
+//!   graphs are injected in (root start, input order) order, the simulation following
+//!   1 ms behind the arrivals. Streaming, the simulation is
 //!   advanced to [`ReplayOptions::reorder_window_ns`] before each arrival, so graphs up to
 //!   that much out of order still arrive at their exact time; later ones (and graphs before
-//!   the origin) arrive "now" and are counted in [`ReplayStats::late_arrivals`].
+//!   the origin) arrive "now" and are counted in [`ReplayStats::late_arrivals`]. A graph
+//!   arriving more than [`crate::sim::infer::MAX_REPLAY_SPAN_NS`] after the origin is an
+//!   error.
 //! - **Call tree**: span `i` becomes one script node (the root is node 0, the entry call
 //!   of the workload whose entry is the root's service; a graph whose entry service has no
 //!   workload is skipped). Its operation is (service = callee `dm`, operation = interface)
@@ -29,9 +32,9 @@
 //!   starting after the stage's synchronous calls ended opens the next stage.
 //! - **End**: with [`ReplayOptions::run_to_end`], the simulation then runs to the later of
 //!   its end and the last arrival, and on (1 s at a time, at most
-//!   [`ReplayOptions::max_drain_ns`]) until every request in flight has finished.
+//!   [`ReplayOptions::max_drain_ns`], and only as far as the target advances: a fault
+//!   episode stops at its end) until every request in flight has finished.
 
-use std::collections::HashMap;
 use std::io::Read;
 use std::time::Instant;
 
@@ -41,7 +44,7 @@ use sim_core::{ScriptNode, ScriptedRequest, Simulation};
 
 use super::ReplayError;
 use super::analysis::{Analysis, is_async};
-use super::infer::{UnknownPolicy, is_unknown_name, service_name};
+use super::infer::{MAX_REPLAY_SPAN_NS, UnknownPolicy, is_unknown_name, service_name};
 use crate::model::{CallGraph, Sym, SymbolTable, TraceSet};
 use crate::store::StoreReader;
 
@@ -77,7 +80,9 @@ pub struct ReplayOptions {
     /// Default: the earliest root start (in memory) or the first graph's (streaming).
     pub origin_ns: Option<u64>,
     /// Streaming: how far (simulated ns) the simulation lags behind the latest arrival,
-    /// so that graphs out of order by up to this much still arrive on time. Default 10 s.
+    /// so that graphs out of order by up to this much still arrive on time (in memory, the
+    /// graphs are sorted and the lag is at most 1 ms). `u64::MAX`: the simulation is not
+    /// advanced while injecting. Default 10 s.
     pub reorder_window_ns: u64,
     /// Run to the end and drain the requests in flight. Default true.
     pub run_to_end: bool,
@@ -141,6 +146,10 @@ pub struct ReplayStats {
     pub spans_per_s: f64,
 }
 
+/// In memory the graphs are injected in time order, so the simulation lags the latest
+/// arrival by at most this (1 ms of simulated time).
+const IN_MEMORY_LAG_NS: u64 = 1_000_000;
+
 const UNSET: u32 = u32::MAX;
 const DROP_UNKNOWN: u32 = u32::MAX - 1;
 const DROP_UNMAPPED: u32 = u32::MAX - 2;
@@ -148,7 +157,8 @@ const DROP_UNMAPPED: u32 = u32::MAX - 2;
 struct Driver {
     opts: ReplayOptions,
     svc: Vec<u32>,
-    ops: HashMap<(u32, Sym), (u32, bool)>,
+    /// per interface symbol: (service, op, defaulted) seen with it (usually one or two)
+    ops: Vec<Vec<(u32, u32, bool)>>,
     workload_of: Vec<u32>,
     an: Analysis,
     span_svc: Vec<u32>,
@@ -160,6 +170,8 @@ struct Driver {
     events0: u64,
     started: Instant,
     any: bool,
+    /// how far the simulation may lag behind the latest arrival
+    lag: u64,
 }
 
 impl Driver {
@@ -182,7 +194,7 @@ impl Driver {
         Ok(Driver {
             opts: opts.clone(),
             svc: Vec::new(),
-            ops: HashMap::new(),
+            ops: Vec::new(),
             workload_of,
             an: Analysis::default(),
             span_svc: Vec::new(),
@@ -194,6 +206,7 @@ impl Driver {
             events0: sim.counters().events,
             started: Instant::now(),
             any: false,
+            lag: opts.reorder_window_ns,
         })
     }
 
@@ -218,13 +231,22 @@ impl Driver {
     }
 
     fn op(&mut self, sim: &Simulation, symbols: &SymbolTable, svc: u32, iface: Sym) -> u32 {
-        let (op, defaulted) = *self.ops.entry((svc, iface)).or_insert_with(|| {
-            let topo = sim.topology();
-            match topo.op_id(svc, symbols.resolve(iface)) {
-                Some(o) => (o, false),
-                None => (topo.service_first_op[svc as usize], true),
+        let k = iface.0 as usize;
+        if k >= self.ops.len() {
+            self.ops.resize_with(k + 1, Vec::new);
+        }
+        let (op, defaulted) = match self.ops[k].iter().find(|e| e.0 == svc) {
+            Some(&(_, op, d)) => (op, d),
+            None => {
+                let topo = sim.topology();
+                let (op, d) = match topo.op_id(svc, symbols.resolve(iface)) {
+                    Some(o) => (o, false),
+                    None => (topo.service_first_op[svc as usize], true),
+                };
+                self.ops[k].push((svc, op, d));
+                (op, d)
             }
-        });
+        };
         if defaulted {
             self.stats.ops_defaulted += 1;
         }
@@ -255,6 +277,9 @@ impl Driver {
             self.stats.graphs_skipped += 1;
             return Ok(());
         }
+        if n == 1 {
+            return self.push_single(target, g, symbols);
+        }
         self.span_svc.clear();
         for i in 0..n {
             let s = self.service(target.sim(), symbols, g.spans[i].dm);
@@ -262,7 +287,8 @@ impl Driver {
         }
         let span_svc = &self.span_svc;
         self.an.run(g, |i| span_svc[i] < DROP_UNMAPPED);
-        // count drops by the reason of the nearest dropped ancestor-or-self
+        // count drops by the reason of the topmost dropped ancestor-or-self (the span
+        // whose own callee made the subtree go)
         let mut kept = 0usize;
         for i in 0..n {
             if self.an.keep[i] {
@@ -270,11 +296,12 @@ impl Driver {
                 continue;
             }
             let mut k = i;
-            while self.span_svc[k] < DROP_UNMAPPED {
-                match g.spans[k].parent {
-                    Some(p) if (p as usize) < k => k = p as usize,
-                    _ => break,
+            while let Some(p) = g.spans[k].parent {
+                let p = p as usize;
+                if p >= k || self.an.keep[p] {
+                    break;
                 }
+                k = p;
             }
             if self.span_svc[k] == DROP_UNKNOWN {
                 self.stats.spans_dropped_unknown += 1;
@@ -315,17 +342,63 @@ impl Driver {
             }
             nodes[self.node_of[i] as usize].stages = stages;
         }
+        self.inject(target, g, workload, nodes)
+    }
+
+    /// The fast path of a single-span graph (no analysis needed).
+    fn push_single<T: ReplayTarget + ?Sized>(
+        &mut self,
+        target: &mut T,
+        g: &CallGraph,
+        symbols: &SymbolTable,
+    ) -> Result<(), ReplayError> {
+        let s = &g.spans[0];
+        let svc = self.service(target.sim(), symbols, s.dm);
+        if svc >= DROP_UNMAPPED || self.workload_of[svc as usize] == UNSET {
+            if svc == DROP_UNKNOWN {
+                self.stats.spans_dropped_unknown += 1;
+            } else if svc == DROP_UNMAPPED {
+                self.stats.spans_unmapped += 1;
+            }
+            self.stats.graphs_skipped += 1;
+            return Ok(());
+        }
+        let op = self.op(target.sim(), symbols, svc, s.interface);
+        let nodes = vec![ScriptNode {
+            op,
+            cpu_ns: s.duration_ns,
+            sync: !is_async(s.call_type),
+            stages: Vec::new(),
+        }];
+        self.inject(target, g, self.workload_of[svc as usize], nodes)
+    }
+
+    fn inject<T: ReplayTarget + ?Sized>(
+        &mut self,
+        target: &mut T,
+        g: &CallGraph,
+        workload: u32,
+        nodes: Vec<ScriptNode>,
+    ) -> Result<(), ReplayError> {
         let start = g.spans[0].start_ns;
         let origin = *self.origin.get_or_insert(start);
         let rel = if start < origin {
-            self.stats.late_arrivals += 1;
             0
         } else {
             ((start - origin) as f64 / self.opts.speedup) as u64
         };
+        if rel > MAX_REPLAY_SPAN_NS {
+            return Err(ReplayError::Invalid(format!(
+                "graph {}: arrives {:.0} s after the origin (at most {} s): raise the \
+                 speed-up, or drop outliers",
+                g.trace_id,
+                rel as f64 / 1e9,
+                MAX_REPLAY_SPAN_NS / SECONDS
+            )));
+        }
         let at = self.base.saturating_add(rel);
         let now = target.sim().now();
-        if at < now {
+        if start < origin || at < now {
             self.stats.late_arrivals += 1;
         }
         let at = at.max(now);
@@ -344,8 +417,8 @@ impl Driver {
         self.stats.last_arrival_ns = self.stats.last_arrival_ns.max(at);
         self.stats.graphs_replayed += 1;
         self.stats.spans_replayed += kept;
-        if at > now.saturating_add(self.opts.reorder_window_ns) {
-            target.advance_to(at - self.opts.reorder_window_ns);
+        if at > now.saturating_add(self.lag) {
+            target.advance_to(at - self.lag);
         }
         Ok(())
     }
@@ -359,8 +432,13 @@ impl Driver {
             target.advance_to(t);
             let deadline = t.saturating_add(self.opts.max_drain_ns);
             while target.sim().arena_usage()[2].0 > 0 && target.sim().now() < deadline {
-                let next = target.sim().now().saturating_add(SECONDS).min(deadline);
+                let before = target.sim().now();
+                let next = before.saturating_add(SECONDS).min(deadline);
                 target.advance_to(next);
+                if target.sim().now() <= before {
+                    // the target does not run past its end (a fault episode)
+                    break;
+                }
             }
         }
         let sim = target.sim();
@@ -376,6 +454,18 @@ impl Driver {
         };
         self.stats
     }
+}
+
+/// A hint that `p` will be read soon (no effect on other architectures).
+#[inline(always)]
+fn prefetch<T>(p: *const T) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is only a hint; it never faults, even on an invalid address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(p.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = p;
 }
 
 /// Replays every graph of `set` into `target` (see the module docs for the rules) and,
@@ -397,10 +487,22 @@ pub fn replay_into<T: ReplayTarget + ?Sized>(
         order.push((start, k));
     }
     order.sort_unstable();
+    // sorted: the simulation can follow the arrivals closely (fewer pending injections);
+    // a window of u64::MAX still means "never advance while injecting"
+    if d.lag != u64::MAX {
+        d.lag = d.lag.min(IN_MEMORY_LAG_NS);
+    }
     if d.origin.is_none() && origin != u64::MAX {
         d.origin = Some(origin);
     }
-    for &(_, k) in &order {
+    for (i, &(_, k)) in order.iter().enumerate() {
+        // the graphs are visited in time order, not memory order: fetch ahead
+        if let Some(&(_, ahead)) = order.get(i + 8) {
+            prefetch(set.graphs[ahead].spans.as_ptr());
+        }
+        if let Some(&(_, ahead)) = order.get(i + 16) {
+            prefetch(&set.graphs[ahead]);
+        }
         d.push(target, &set.graphs[k], &set.symbols)?;
     }
     Ok(d.finish(target))

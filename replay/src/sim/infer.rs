@@ -32,7 +32,7 @@
 //!   do not use the plans.
 //! - **Edges**: one per observed (caller, callee); protocol from the most frequent call
 //!   type (`http` -> http, `rpc` -> grpc, `db` -> db, `mc` -> cache, `mq` -> mq, others ->
-//!   grpc); latency [`InferOptions::edge_latency`] (default 0: Alibaba merges the caller's
+//!   grpc), listed most used first; latency [`InferOptions::edge_latency`] (default 0: Alibaba merges the caller's
 //!   and callee's rows of a call keeping the larger response time, and that response time
 //!   already includes the network, so the network share cannot be separated from the
 //!   data); timeout max([`InferOptions::min_timeout`], 4 x the largest observed response
@@ -92,6 +92,11 @@ pub enum UnknownPolicy {
     /// Serve such calls by one service named `unknown`.
     Placeholder,
 }
+
+/// Longest replay (simulated time between the first and the last arrival): 31 days.
+/// Longer spans are refused by [`infer_scenario`] and the replay functions (they are
+/// almost always an outlier timestamp, and would simulate for a very long time).
+pub const MAX_REPLAY_SPAN_NS: u64 = 31 * 24 * 3600 * SECONDS;
 
 /// Name of the placeholder service of [`UnknownPolicy::Placeholder`].
 pub const PLACEHOLDER_SERVICE: &str = "unknown";
@@ -217,7 +222,7 @@ pub(crate) fn is_unknown_name(n: &str) -> bool {
 }
 
 /// The scenario service name of a callee name, if it can be simulated.
-pub(crate) fn service_name<'a>(n: &'a str, policy: UnknownPolicy) -> Option<&'a str> {
+pub(crate) fn service_name(n: &str, policy: UnknownPolicy) -> Option<&str> {
     if is_unknown_name(n) {
         (policy == UnknownPolicy::Placeholder).then_some(PLACEHOLDER_SERVICE)
     } else {
@@ -225,12 +230,15 @@ pub(crate) fn service_name<'a>(n: &'a str, policy: UnknownPolicy) -> Option<&'a 
     }
 }
 
+/// A plan entry: (callee service, callee op, async, k-th call of that kind).
+type SlotKey = (u32, u32, bool, u32);
+
 struct OpAcc {
     name: String,
     self_ns: Vec<u64>,
     instances: u64,
     /// (callee service, callee op, async, k) -> (count, sum of stages)
-    slots: BTreeMap<(u32, u32, bool, u32), (u64, u64)>,
+    slots: BTreeMap<SlotKey, (u64, u64)>,
 }
 
 struct SvcAcc {
@@ -363,10 +371,7 @@ fn cpu_dist(values: &[u64], model: CpuModel) -> DurationDist {
             }
         }
         CpuModel::Lognormal => {
-            let logs: Vec<f64> = values
-                .iter()
-                .map(|&x| (x.max(1_000) as f64).ln())
-                .collect();
+            let logs: Vec<f64> = values.iter().map(|&x| (x.max(1_000) as f64).ln()).collect();
             let n = logs.len() as f64;
             let mean = logs.iter().sum::<f64>() / n;
             let var = logs.iter().map(|l| (l - mean) * (l - mean)).sum::<f64>() / n;
@@ -451,6 +456,14 @@ pub fn infer_scenario_with_report(
     }
     let compress = |t: u64| ((t - t_min) as f64 / opts.speedup) as u64;
     let window_ns = compress(t_max).max(SECONDS);
+    if window_ns > MAX_REPLAY_SPAN_NS {
+        return Err(ReplayError::Invalid(format!(
+            "root start times span {:.0} s after the speed-up (at most {} s): raise the \
+             speed-up, or drop outliers (e.g. a trace at time 0 among Unix-time traces)",
+            window_ns as f64 / 1e9,
+            MAX_REPLAY_SPAN_NS / SECONDS
+        )));
+    }
     rep.window_ns = window_ns;
 
     let mut edges: BTreeMap<(u32, u32), EdgeAcc> = BTreeMap::new();
@@ -525,11 +538,7 @@ pub fn infer_scenario_with_report(
             let (si, oi) = (svc_of[i], op_idx[i]);
             for c in an.kept_children(i) {
                 let c = c as usize;
-                let key = (
-                    svc_of[c],
-                    op_idx[c],
-                    is_async(g.spans[c].call_type),
-                );
+                let key = (svc_of[c], op_idx[c], is_async(g.spans[c].call_type));
                 let k = match mult.iter_mut().find(|(x, _)| *x == key) {
                     Some((_, k)) => {
                         *k += 1;
@@ -558,11 +567,11 @@ pub fn infer_scenario_with_report(
         total_ops += s.ops.len();
     }
     let gid = |s: u32, o: u32| first_op[s as usize] + o as usize;
-    let mut removed: std::collections::BTreeSet<(usize, (u32, u32, bool, u32))> =
+    let mut removed: std::collections::BTreeSet<(usize, SlotKey)> =
         std::collections::BTreeSet::new();
     {
         // iterative DFS; back edges (to an op on the stack) are removed
-        let mut adj: Vec<Vec<((u32, u32, bool, u32), usize)>> = vec![Vec::new(); total_ops];
+        let mut adj: Vec<Vec<(SlotKey, usize)>> = vec![Vec::new(); total_ops];
         for (si, s) in svcs.iter().enumerate() {
             for (oi, o) in s.ops.iter().enumerate() {
                 for key in o.slots.keys() {
@@ -674,10 +683,11 @@ pub fn infer_scenario_with_report(
     // edges
     let timeout = |max_rt: u64| SimDuration(opts.min_timeout.0.max(max_rt.saturating_mul(4)));
     let mut edge_specs = Vec::new();
-    for (&(from, to), e) in &edges {
-        if from == CLIENT {
-            continue;
-        }
+    // most used first (the engine finds an edge by a scan from the front)
+    let mut edge_order: Vec<(&(u32, u32), &EdgeAcc)> =
+        edges.iter().filter(|(k, _)| k.0 != CLIENT).collect();
+    edge_order.sort_by_key(|(k, e)| (std::cmp::Reverse(e.types.iter().sum::<u64>()), **k));
+    for (&(from, to), e) in edge_order {
         edge_specs.push(EdgeSpec {
             from: svc_names[from as usize].clone(),
             to: svc_names[to as usize].clone(),
@@ -764,7 +774,10 @@ pub fn infer_scenario_with_report(
         })
         .collect();
 
-    let drain = (max_root_rt.saturating_mul(2) + SECONDS).max(5 * SECONDS);
+    let drain = max_root_rt
+        .saturating_mul(2)
+        .saturating_add(SECONDS)
+        .clamp(5 * SECONDS, MAX_REPLAY_SPAN_NS);
     let duration = (window_ns + drain).div_ceil(SECONDS) * SECONDS;
     let scenario = Scenario {
         name: opts.name.clone(),

@@ -34,15 +34,22 @@
 //! ```
 //!
 //! Modules: [`infer`] ([`infer_scenario`]), [`drive`] ([`replay_into`],
-//! [`replay_store_into`]), [`simexport`] ([`sim_spans_to_traceset`]).
+//! [`replay_store_into`]), [`simexport`] ([`sim_spans_to_traceset`]), and with the
+//! `faults` feature `faults` (`replay_with_faults`: a fault overlay on replayed traffic,
+//! labelled with `sim-faults` ground truth).
 
 mod analysis;
 pub mod drive;
+#[cfg(feature = "faults")]
+pub mod faults;
 pub mod infer;
 pub mod simexport;
 
 pub use drive::{ReplayOptions, ReplayStats, ReplayTarget, replay_into, replay_store_into};
-pub use infer::{CpuModel, InferOptions, InferReport, UnknownPolicy, infer_scenario, infer_scenario_with_report, replay_scenario};
+pub use infer::{
+    CpuModel, InferOptions, InferReport, MAX_REPLAY_SPAN_NS, UnknownPolicy, infer_scenario,
+    infer_scenario_with_report, replay_scenario,
+};
 pub use simexport::{call_type_of, sim_spans_to_traceset, spans_to_traceset};
 
 /// Errors of inference and replay.
@@ -66,4 +73,8 @@ pub enum ReplayError {
     /// An invalid option or input (e.g. a non-positive speed-up, no replayable graph).
     #[error("{0}")]
     Invalid(String),
+    /// The fault overlay could not be built (feature `faults`).
+    #[cfg(feature = "faults")]
+    #[error("faults: {0}")]
+    Faults(#[from] sim_faults::FaultError),
 }

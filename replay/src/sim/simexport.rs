@@ -47,10 +47,7 @@ pub fn call_type_of(topo: &Topology, caller: Option<u32>, callee: u32, sync: boo
 /// The spans recorded by `sim` so far, as call graphs.
 pub fn sim_spans_to_traceset(sim: &Simulation) -> TraceSet {
     spans_to_traceset(sim.topology(), sim.telemetry().spans.iter(), |p| {
-        sim.pods()
-            .into_iter()
-            .find(|x| x.id == p)
-            .map(|x| x.name)
+        sim.pods().into_iter().find(|x| x.id == p).map(|x| x.name)
     })
 }
 
@@ -93,9 +90,7 @@ pub fn spans_to_traceset<'a>(
                             .get(r.service as usize)
                             .is_some_and(|s| n.starts_with(&s.name))
                     })
-                    .unwrap_or_else(|| {
-                        format!("{}-pod{}", set.symbols.resolve(svc), r.pod)
-                    });
+                    .unwrap_or_else(|| format!("{}-pod{}", set.symbols.resolve(svc), r.pod));
                 set.symbols.intern(&name)
             });
             proto.push(ProtoSpan {
