@@ -9,13 +9,7 @@
 //! ```text
 //! cargo run --release --example online_boutique
 //! cargo run --release --example online_boutique -- --seed 7
-//! cargo run --release --example online_boutique -- --lift-timeouts
 //! ```
-//!
-//! `--lift-timeouts` sets every per-attempt timeout to 10 minutes. It exists only to show the
-//! topology without an engine bug that fails requests with spurious timeouts (a pending timeout
-//! of a finished call fires on a later call that reuses its slot; see the topology helper's
-//! report); remove it once the engine is fixed.
 
 use sim_core::prelude::*;
 use sim_core::topologies;
@@ -29,17 +23,8 @@ fn main() {
         .and_then(|i| args.get(i + 1))
         .map(|v| v.parse().expect("--seed takes an integer"))
         .unwrap_or(1);
-    let lift = args.iter().any(|a| a == "--lift-timeouts");
 
-    let mut scenario = topologies::load("online-boutique").expect("the built-in topology parses");
-    if lift {
-        for e in &mut scenario.edges {
-            e.timeout = SimDuration::from_secs(600);
-        }
-        for w in &mut scenario.workload {
-            w.client.timeout = SimDuration::from_secs(600);
-        }
-    }
+    let scenario = topologies::load("online-boutique").expect("the built-in topology parses");
     let mut sim = Simulation::new(&scenario, seed).expect("the built-in topology is valid");
     sim.record_requests(true);
 
@@ -67,11 +52,7 @@ fn main() {
         }
     }
     let duration_s = sim.now() as f64 / SECONDS as f64;
-    println!(
-        "online-boutique, seed {seed}{}: {:.0} simulated seconds",
-        if lift { ", timeouts lifted" } else { "" },
-        duration_s
-    );
+    println!("online-boutique, seed {seed}: {duration_s:.0} simulated seconds");
     println!(
         "{:<24} {:>9} {:>9} {:>9} {:>9} {:>8} {:>7} {:>7}",
         "service", "rps", "p50 ms", "p99 ms", "errors", "err %", "cpu %", "cores"
@@ -94,9 +75,20 @@ fn main() {
         );
     }
 
-    let mut lat: Vec<u64> = t.requests.iter().filter(|r| r.status.is_ok()).map(|r| r.response - r.arrival).collect();
+    let mut lat: Vec<u64> = t
+        .requests
+        .iter()
+        .filter(|r| r.status.is_ok())
+        .map(|r| r.response - r.arrival)
+        .collect();
     lat.sort_unstable();
-    let q = |p: f64| if lat.is_empty() { 0.0 } else { lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1e6 };
+    let q = |p: f64| {
+        if lat.is_empty() {
+            0.0
+        } else {
+            lat[((lat.len() - 1) as f64 * p) as usize] as f64 / 1e6
+        }
+    };
     let failed = t.requests.iter().filter(|r| !r.status.is_ok()).count();
     println!(
         "clients: {} requests, {} failed ({:.2}%), end-to-end p50 {:.2} ms, p99 {:.2} ms (successful requests)",

@@ -24,14 +24,11 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List the built-in scenarios.
-    Scenarios,
+    Scenarios(cli::faults::ScenariosArgs),
     /// Run one episode with no agent and write its ground truth and telemetry.
     Run(cli::faults::RunArgs),
     /// Export datasets for root-cause analysis methods.
-    Export {
-        #[command(subcommand)]
-        cmd: cli::faults::ExportCmd,
-    },
+    Export(cli::faults::ExportArgs),
     /// Convert, inspect, generate, compare and replay call-graph traces.
     Traces {
         #[command(subcommand)]
@@ -54,9 +51,9 @@ enum Command {
 fn main() {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Scenarios => cli::faults::scenarios(),
-        Command::Run(args) => cli::faults::run(args),
-        Command::Export { cmd } => cli::faults::export(cmd),
+        Command::Scenarios(args) => cli::faults::run_scenarios(&args),
+        Command::Run(args) => cli::faults::run_run(&args),
+        Command::Export(args) => cli::faults::run_export(&args),
         Command::Traces { cmd } => cli::traces::run(cmd),
         Command::Sweep(args) => cli::sweep::run(args),
         Command::Plot { cmd } => cli::plot::run(cmd),

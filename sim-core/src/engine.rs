@@ -874,7 +874,7 @@ impl Runtime {
         if n == 0 {
             return None;
         }
-        if n == 1 {
+        if n == 1 && !self.custom_weights {
             return Some(ready[0]);
         }
         // weighted (reroute) mode when any weight differs from the default

@@ -23,28 +23,8 @@ struct Run {
     client_failed: usize,
 }
 
-/// Sets every per-attempt timeout (edges and clients) to 10 minutes, far beyond a 30 s run.
-///
-/// Works around an engine bug (reported): `Ev::Timeout(inv, attempt)` carries no slot generation,
-/// so the pending timeout of a finished invocation fires on a later invocation that reuses its
-/// arena slot and is on its first attempt too, failing it spuriously. Runs with the shipped
-/// timeouts lose 20-70% of the requests to this; the `*_runs_healthy` tests are ignored until
-/// the engine is fixed, and the `*_capacity_is_healthy` tests check the topologies without it.
-fn lift_timeouts(sc: &mut Scenario) {
-    let long = SimDuration::from_secs(600);
-    for e in &mut sc.edges {
-        e.timeout = long;
-    }
-    for w in &mut sc.workload {
-        w.client.timeout = long;
-    }
-}
-
-fn run_30s(name: &str, lifted: bool) -> Run {
-    let mut sc = topologies::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    if lifted {
-        lift_timeouts(&mut sc);
-    }
+fn run_30s(name: &str) -> Run {
+    let sc = topologies::load(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     let mut sim = Simulation::new(&sc, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
     sim.record_requests(true);
     sim.run_until(30 * SECONDS);
@@ -73,13 +53,16 @@ fn run_30s(name: &str, lifted: bool) -> Run {
             }
         }
     }
-    for i in 0..n {
-        r.p99[i] /= p99_windows[i].max(1) as f64;
+    for (p, w) in r.p99.iter_mut().zip(&p99_windows) {
+        *p /= (*w).max(1) as f64;
     }
     r.client_total = t.requests.len();
     r.client_failed = t.requests.iter().filter(|q| !q.status.is_ok()).count();
     // a table for `cargo test -- --nocapture`
-    println!("{name}: {} external requests, {} failed", r.client_total, r.client_failed);
+    println!(
+        "{name}: {} external requests, {} failed",
+        r.client_total, r.client_failed
+    );
     for i in 0..n {
         println!(
             "  {:32} {:8.1} rps  err {:6.3}%  cpu {:5.1}%  p99 {:7.2} ms",
@@ -95,9 +78,13 @@ fn run_30s(name: &str, lifted: bool) -> Run {
 
 /// Every service of a built-in topology is reached by its workload (all built-ins are
 /// designed so; see each file's comments).
-fn check_healthy(name: &str, lifted: bool) {
-    let r = run_30s(name, lifted);
-    assert!(r.client_total > 100, "{name}: only {} external requests in 30 s", r.client_total);
+fn check_healthy(name: &str) {
+    let r = run_30s(name);
+    assert!(
+        r.client_total > 100,
+        "{name}: only {} external requests in 30 s",
+        r.client_total
+    );
     let err = r.client_failed as f64 / r.client_total as f64;
     assert!(err < 0.01, "{name}: client error rate {err}");
     let sc = topologies::load(name).unwrap();
@@ -107,8 +94,15 @@ fn check_healthy(name: &str, lifted: bool) {
         assert!(e < 0.01, "{name}: entry {} error rate {e}", w.entry);
     }
     for (i, s) in r.names.iter().enumerate() {
-        assert!(r.requests[i] > 0.0, "{name}: service {s} received no traffic in 30 s");
-        assert!(r.cpu[i] < 0.9, "{name}: service {s} runs at {:.0}% CPU when healthy", 100.0 * r.cpu[i]);
+        assert!(
+            r.requests[i] > 0.0,
+            "{name}: service {s} received no traffic in 30 s"
+        );
+        assert!(
+            r.cpu[i] < 0.9,
+            "{name}: service {s} runs at {:.0}% CPU when healthy",
+            100.0 * r.cpu[i]
+        );
     }
 }
 
@@ -132,12 +126,24 @@ fn check_counts(name: &str, services: usize, edges: usize) {
     let sc = topologies::load(name).unwrap();
     assert_eq!(sc.services.len(), services, "{name}: service count");
     assert_eq!(sc.edges.len(), edges, "{name}: edge count");
-    let declared: BTreeSet<(String, String)> = sc.edges.iter().map(|e| (e.from.clone(), e.to.clone())).collect();
+    let declared: BTreeSet<(String, String)> = sc
+        .edges
+        .iter()
+        .map(|e| (e.from.clone(), e.to.clone()))
+        .collect();
     assert_eq!(declared.len(), edges, "{name}: duplicate edges");
-    assert_eq!(declared, called_edges(&sc), "{name}: declared edges differ from the edges call plans use");
+    assert_eq!(
+        declared,
+        called_edges(&sc),
+        "{name}: declared edges differ from the edges call plans use"
+    );
     assert!(!sc.slos.is_empty(), "{name}: no SLOs");
     for w in &sc.workload {
-        assert!(sc.slos.iter().any(|s| s.service == w.entry), "{name}: no SLO for entry {}", w.entry);
+        assert!(
+            sc.slos.iter().any(|s| s.service == w.entry),
+            "{name}: no SLO for entry {}",
+            w.entry
+        );
     }
     assert!(!sc.description.is_empty(), "{name}: no description");
 }
@@ -171,15 +177,9 @@ fn online_boutique_counts() {
     check_counts("online-boutique", 11, 15);
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn online_boutique_runs_healthy() {
-    check_healthy("online-boutique", false);
+    check_healthy("online-boutique");
 }
-#[test]
-fn online_boutique_capacity_is_healthy() {
-    check_healthy("online-boutique", true);
-}
-
 
 // Train-Ticket: train_ticket.json has 64 services (41 ts-*-service, ts-ui-dashboard, 22 datastores) and
 // 154 edges; all are modelled.
@@ -188,13 +188,8 @@ fn train_ticket_counts() {
     check_counts("train-ticket", 64, 154);
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn train_ticket_runs_healthy() {
-    check_healthy("train-ticket", false);
-}
-#[test]
-fn train_ticket_capacity_is_healthy() {
-    check_healthy("train-ticket", true);
+    check_healthy("train-ticket");
 }
 
 // Sock Shop: sock_shop.json has 14 services and 15 edges; all are modelled.
@@ -203,13 +198,8 @@ fn sock_shop_counts() {
     check_counts("sock-shop", 14, 15);
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn sock_shop_runs_healthy() {
-    check_healthy("sock-shop", false);
-}
-#[test]
-fn sock_shop_capacity_is_healthy() {
-    check_healthy("sock-shop", true);
+    check_healthy("sock-shop");
 }
 
 // DeathStarBench social network: 25 services, 33 edges; all are modelled.
@@ -218,13 +208,8 @@ fn dsb_social_network_counts() {
     check_counts("dsb-social-network", 25, 33);
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn dsb_social_network_runs_healthy() {
-    check_healthy("dsb-social-network", false);
-}
-#[test]
-fn dsb_social_network_capacity_is_healthy() {
-    check_healthy("dsb-social-network", true);
+    check_healthy("dsb-social-network");
 }
 
 // DeathStarBench hotel reservation: 22 services, 21 edges; all are modelled.
@@ -233,13 +218,8 @@ fn dsb_hotel_reservation_counts() {
     check_counts("dsb-hotel-reservation", 22, 21);
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn dsb_hotel_reservation_runs_healthy() {
-    check_healthy("dsb-hotel-reservation", false);
-}
-#[test]
-fn dsb_hotel_reservation_capacity_is_healthy() {
-    check_healthy("dsb-hotel-reservation", true);
+    check_healthy("dsb-hotel-reservation");
 }
 
 // simple-micro: hello-service -> time-service (simple-micro-config.yaml).
@@ -248,13 +228,8 @@ fn simple_micro_counts() {
     check_counts("simple-micro", 2, 1);
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn simple_micro_runs_healthy() {
-    check_healthy("simple-micro", false);
-}
-#[test]
-fn simple_micro_capacity_is_healthy() {
-    check_healthy("simple-micro", true);
+    check_healthy("simple-micro");
 }
 
 // dime-8node: ingress -> app -> db on 8 nodes (no source call graph; see the file).
@@ -271,13 +246,8 @@ fn dime_8node_counts() {
     assert!(!app.node_selector.contains(&"node-0".to_string()));
 }
 #[test]
-#[ignore = "engine bug: stale Timeout events hit reused invocation slots (see lift_timeouts)"]
 fn dime_8node_runs_healthy() {
-    check_healthy("dime-8node", false);
-}
-#[test]
-fn dime_8node_capacity_is_healthy() {
-    check_healthy("dime-8node", true);
+    check_healthy("dime-8node");
 }
 
 /// The app pods land one per worker node and the database on node-0.
@@ -296,14 +266,22 @@ fn dime_8node_places_one_app_pod_per_worker_node() {
 /// A malformed copy of a built-in gives a ScenarioError that names the field.
 #[test]
 fn malformed_builtins_name_the_field() {
-    let text = topologies::BUILTIN.iter().find(|(n, _)| *n == "online-boutique").unwrap().1;
+    let text = topologies::BUILTIN
+        .iter()
+        .find(|(n, _)| *n == "online-boutique")
+        .unwrap()
+        .1;
     // a value of the wrong type
     let bad = text.replacen("replicas = 1", "replicas = \"one\"", 1);
     let e = Scenario::from_toml_str(&bad).unwrap_err();
     assert!(matches!(e, ScenarioError::Parse { .. }), "{e}");
     assert!(e.to_string().contains("replicas"), "{e}");
     // an unknown service in a call plan
-    let bad = text.replacen("service = \"redis-cart\", operation = \"HGET\"", "service = \"redis-kart\", operation = \"HGET\"", 1);
+    let bad = text.replacen(
+        "service = \"redis-cart\", operation = \"HGET\"",
+        "service = \"redis-kart\", operation = \"HGET\"",
+        1,
+    );
     assert_ne!(bad, text);
     let e = Scenario::from_toml_str(&bad).unwrap_err();
     match &e {
@@ -320,7 +298,11 @@ fn malformed_builtins_name_the_field() {
     assert!(matches!(e, ScenarioError::Parse { .. }), "{e}");
     assert!(e.to_string().contains("worker_threads"), "{e}");
     // an unknown operation of a known service
-    let bad = text.replacen("operation = \"GetSupportedCurrencies\" }", "operation = \"GetCurrencies\" }", 1);
+    let bad = text.replacen(
+        "operation = \"GetSupportedCurrencies\" }",
+        "operation = \"GetCurrencies\" }",
+        1,
+    );
     let e = Scenario::from_toml_str(&bad).unwrap_err();
     assert!(e.to_string().contains(".operation"), "{e}");
     // a bad duration

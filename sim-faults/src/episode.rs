@@ -8,7 +8,9 @@
 //! arrivals and service times (common random numbers).
 
 use crate::error::FaultError;
-use crate::fault::{ConfigAction, Direction, FaultKind, FaultSpec, IoAction, Mode, NetAction, PodAction};
+use crate::fault::{
+    ConfigAction, Direction, FaultKind, FaultSpec, IoAction, Mode, NetAction, PodAction,
+};
 use crate::scenario::{FaultScenario, downstream_of};
 use serde::{Deserialize, Serialize};
 use sim_core::rng::{StreamKind, below, mix64, stream, unit};
@@ -93,7 +95,11 @@ pub struct Episode {
 const ENTITY_BASE: u64 = 0x5F17_0000_0000;
 
 fn fault_stream(seed: u64, fault: usize, purpose: u64) -> rand_chacha::ChaCha8Rng {
-    stream(seed, StreamKind::External, ENTITY_BASE ^ mix64(((fault as u64) << 8) | purpose))
+    stream(
+        seed,
+        StreamKind::External,
+        ENTITY_BASE ^ mix64(((fault as u64) << 8) | purpose),
+    )
 }
 
 /// Services that receive traffic: reachable from the workload entries through the call plans,
@@ -106,28 +112,67 @@ pub fn reachable_services(base: &Scenario) -> Vec<String> {
             stack.extend(downstream_of(base, &s));
         }
     }
-    base.services.iter().filter(|s| seen.contains(&s.name)).map(|s| s.name.clone()).collect()
+    base.services
+        .iter()
+        .filter(|s| seen.contains(&s.name))
+        .map(|s| s.name.clone())
+        .collect()
 }
 
 /// The services where a fault of this kind is meaningful (the candidates a target is drawn
 /// from when the scenario names none): services that receive traffic; for IO faults, those of
-/// them with a volume (preferring ones with disk operations); for a wrong-address config error,
+/// them with a volume (preferring ones with disk operations; with no volume anywhere, services
+/// with disk operations, else databases and caches); for a wrong-address config error,
 /// those that call another service; for a connection-pool fault, the callers of its `to`.
 pub fn meaningful_services(base: &Scenario, kind: &FaultKind) -> Vec<String> {
     let reach = reachable_services(base);
     let spec = |n: &str| base.services.iter().find(|s| s.name == n);
     match kind {
         FaultKind::IoChaos { .. } => {
-            let vol: Vec<String> =
-                reach.iter().filter(|n| spec(n).is_some_and(|s| s.has_volume())).cloned().collect();
+            let vol: Vec<String> = reach
+                .iter()
+                .filter(|n| spec(n).is_some_and(|s| s.has_volume()))
+                .cloned()
+                .collect();
             let with_io: Vec<String> = vol
                 .iter()
                 .filter(|n| spec(n).is_some_and(|s| s.operations.iter().any(|o| o.io.0 > 0)))
                 .cloned()
                 .collect();
-            if with_io.is_empty() { vol } else { with_io }
+            if !with_io.is_empty() {
+                return with_io;
+            }
+            if !vol.is_empty() {
+                return vol;
+            }
+            // no volume in the topology: services with disk operations, else the data stores
+            let io_ops: Vec<String> = reach
+                .iter()
+                .filter(|n| spec(n).is_some_and(|s| s.operations.iter().any(|o| o.io.0 > 0)))
+                .cloned()
+                .collect();
+            if !io_ops.is_empty() {
+                return io_ops;
+            }
+            reach
+                .iter()
+                .filter(|n| {
+                    spec(n).is_some_and(|s| {
+                        matches!(
+                            s.kind,
+                            sim_core::scenario::ServiceKind::Database
+                                | sim_core::scenario::ServiceKind::Cache
+                        )
+                    })
+                })
+                .cloned()
+                .collect()
         }
-        FaultKind::ConfigError { action: ConfigAction::WrongAddress, dependency, .. } => reach
+        FaultKind::ConfigError {
+            action: ConfigAction::WrongAddress,
+            dependency,
+            ..
+        } => reach
             .iter()
             .filter(|n| {
                 let d = downstream_of(base, n);
@@ -138,9 +183,11 @@ pub fn meaningful_services(base: &Scenario, kind: &FaultKind) -> Vec<String> {
             })
             .cloned()
             .collect(),
-        FaultKind::ConnectionPool { to, .. } => {
-            reach.iter().filter(|n| downstream_of(base, n).contains(to)).cloned().collect()
-        }
+        FaultKind::ConnectionPool { to, .. } => reach
+            .iter()
+            .filter(|n| downstream_of(base, n).contains(to))
+            .cloned()
+            .collect(),
         _ => reach,
     }
 }
@@ -219,14 +266,25 @@ impl Episode {
                     return Err(FaultError::invalid(
                         &origin,
                         format!("faults[{i}].selector"),
-                        format!("no service where a {} fault is meaningful", f.chaos.fault_type()),
+                        format!(
+                            "no service where a {} fault is meaningful",
+                            f.chaos.fault_type()
+                        ),
                     ));
                 }
                 let mut r = fault_stream(seed, i, 1);
                 Some(cands[below(&mut r, cands.len() as u32) as usize].clone())
             };
             let mut config_version = 0;
-            if let (FaultKind::ConfigError { action, resources, dependency }, Some(s)) = (&f.chaos, &service) {
+            if let (
+                FaultKind::ConfigError {
+                    action,
+                    resources,
+                    dependency,
+                },
+                Some(s),
+            ) = (&f.chaos, &service)
+            {
                 let dep = match (action, dependency) {
                     (ConfigAction::WrongAddress, Some(d)) => vec![d.clone()],
                     (ConfigAction::WrongAddress, None) => {
@@ -245,33 +303,61 @@ impl Episode {
                 let v = ConfigVersion {
                     label: format!("{}-{}", f.id, format!("{action:?}").to_lowercase()),
                     resources: match action {
-                        ConfigAction::BadResources => Some(resources.unwrap_or_else(crate::fault::microremed_bad_resources)),
+                        ConfigAction::BadResources => {
+                            Some(resources.unwrap_or_else(crate::fault::microremed_bad_resources))
+                        }
                         _ => None,
                     },
                     crash_on_start: *action == ConfigAction::CrashLoop,
                     broken_dependencies: dep,
                     cpu_factor: None,
                 };
-                let spec = base.services.iter_mut().find(|x| &x.name == s).ok_or_else(|| {
-                    FaultError::invalid(&origin, format!("faults[{i}].selector.service"), format!("unknown service {s:?}"))
-                })?;
+                let spec = base
+                    .services
+                    .iter_mut()
+                    .find(|x| &x.name == s)
+                    .ok_or_else(|| {
+                        FaultError::invalid(
+                            &origin,
+                            format!("faults[{i}].selector.service"),
+                            format!("unknown service {s:?}"),
+                        )
+                    })?;
                 spec.config_versions.push(v);
                 config_version = spec.config_versions.len() as u32;
             }
             if with_faults && let FaultKind::TrafficSurge { multiplier, ramp } = &f.chaos {
                 let dur = base.duration.0;
                 let start = f.start.0;
-                let end = f.duration.map(|d| start.saturating_add(d.0)).unwrap_or(u64::MAX / 4);
+                let end = f
+                    .duration
+                    .map(|d| start.saturating_add(d.0))
+                    .unwrap_or(u64::MAX / 4);
                 for w in &mut base.workload {
                     if let ArrivalSpec::Open { rate } = &mut w.arrivals {
                         *rate = surge_rate(rate, dur, start, end.min(dur + 1), ramp.0, *multiplier);
                     }
                 }
             }
-            rt.push(FaultRt { service, config_version, state: State::Pending, undo: vec![], detect_at: None, injected: None });
+            rt.push(FaultRt {
+                service,
+                config_version,
+                state: State::Pending,
+                undo: vec![],
+                detect_at: None,
+                injected: None,
+            });
         }
-        let sim = Simulation::new(&base, seed).map_err(|source| FaultError::Scenario { origin, source })?;
-        let mut ep = Episode { scenario: Arc::new(sc.clone()), seed, with_faults, sim, rt, injected: vec![] };
+        let sim = Simulation::new(&base, seed)
+            .map_err(|source| FaultError::Scenario { origin, source })?;
+        let mut ep = Episode {
+            scenario: Arc::new(sc.clone()),
+            seed,
+            with_faults,
+            sim,
+            rt,
+            injected: vec![],
+        };
         if !with_faults {
             for r in &mut ep.rt {
                 r.state = State::Done;
@@ -397,7 +483,11 @@ impl Episode {
             return Err(e("not a blastradius episode snapshot (bad magic)"));
         }
         let body = &bytes[8..bytes.len() - 8];
-        let sum = u64::from_le_bytes(bytes[bytes.len() - 8..].try_into().map_err(|_| e("truncated"))?);
+        let sum = u64::from_le_bytes(
+            bytes[bytes.len() - 8..]
+                .try_into()
+                .map_err(|_| e("truncated"))?,
+        );
         if sum != checksum(body) {
             return Err(e("checksum mismatch (truncated or altered)"));
         }
@@ -405,10 +495,17 @@ impl Episode {
         if len > body.len() - 8 {
             return Err(e("bad length"));
         }
-        let meta: Meta = serde_json::from_slice(&body[8..8 + len]).map_err(|x| FaultError::Snapshot(x.to_string()))?;
-        let sim = Simulation::restore(&body[8 + len..]).map_err(|x| FaultError::Snapshot(x.to_string()))?;
+        let meta: Meta = serde_json::from_slice(&body[8..8 + len])
+            .map_err(|x| FaultError::Snapshot(x.to_string()))?;
+        let sim = Simulation::restore(&body[8 + len..])
+            .map_err(|x| FaultError::Snapshot(x.to_string()))?;
         meta.scenario.validate("snapshot")?;
-        if meta.rt.len() != meta.scenario.faults.len() || meta.rt.iter().any(|r| r.injected.is_some_and(|k| k >= meta.injected.len())) {
+        if meta.rt.len() != meta.scenario.faults.len()
+            || meta
+                .rt
+                .iter()
+                .any(|r| r.injected.is_some_and(|k| k >= meta.injected.len()))
+        {
             return Err(e("fault state does not match the scenario"));
         }
         Ok(Episode {
@@ -480,17 +577,26 @@ impl Episode {
             if self.rt[i].state != State::Active {
                 continue;
             }
-            let Some(k) = self.rt[i].injected else { continue };
+            let Some(k) = self.rt[i].injected else {
+                continue;
+            };
             let gone = match &self.scenario.faults[i].chaos {
                 FaultKind::ConfigError { .. } => {
-                    let s = self.rt[i].service.as_deref().and_then(|s| self.sim.service_id(s).ok());
-                    s.and_then(|s| self.sim.deployment(s).ok()).is_some_and(|(_, v)| v != self.rt[i].config_version)
+                    let s = self.rt[i]
+                        .service
+                        .as_deref()
+                        .and_then(|s| self.sim.service_id(s).ok());
+                    s.and_then(|s| self.sim.deployment(s).ok())
+                        .is_some_and(|(_, v)| v != self.rt[i].config_version)
                 }
                 FaultKind::StressChaos { .. }
                 | FaultKind::IoChaos { .. }
                 | FaultKind::MemoryLeak { .. }
                 | FaultKind::LoadSkew { .. }
-                | FaultKind::PodChaos { action: PodAction::PodFailure, .. } => {
+                | FaultKind::PodChaos {
+                    action: PodAction::PodFailure,
+                    ..
+                } => {
                     let pods = &self.injected[k].pods;
                     !pods.is_empty() && pods.iter().all(|p| self.sim.pod_by_name(p).is_none())
                 }
@@ -502,7 +608,9 @@ impl Episode {
             };
             if gone {
                 self.injected[k].end = Some(now);
-                self.injected[k].note.push_str("; ended early: its target was repaired or replaced");
+                self.injected[k]
+                    .note
+                    .push_str("; ended early: its target was repaired or replaced");
                 self.rt[i].state = State::Done;
                 self.rt[i].detect_at = None;
                 // undo what is left (e.g. edge effects); pod effects are gone with the pods
@@ -513,8 +621,14 @@ impl Episode {
 
     fn select_pods(&mut self, i: usize, service: &str) -> Vec<(u32, String)> {
         let f = self.scenario.faults[i].clone();
-        let Ok(sid) = self.sim.service_id(service) else { return vec![] };
-        let node_filter = f.selector.node.as_deref().and_then(|n| self.sim.node_id(n).ok());
+        let Ok(sid) = self.sim.service_id(service) else {
+            return vec![];
+        };
+        let node_filter = f
+            .selector
+            .node
+            .as_deref()
+            .and_then(|n| self.sim.node_id(n).ok());
         let mut pods: Vec<(u32, String)> = self
             .sim
             .pods_of(sid)
@@ -532,12 +646,19 @@ impl Episode {
         }
         let mut r = fault_stream(self.seed, i, 2);
         let pct = |v: &Option<String>| {
-            v.as_deref().and_then(|x| x.trim().trim_end_matches('%').parse::<f64>().ok()).unwrap_or(100.0)
+            v.as_deref()
+                .and_then(|x| x.trim().trim_end_matches('%').parse::<f64>().ok())
+                .unwrap_or(100.0)
         };
         let k = match f.mode {
             Mode::One => 1,
             Mode::All => n,
-            Mode::Fixed => f.value.as_deref().and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1).min(n),
+            Mode::Fixed => f
+                .value
+                .as_deref()
+                .and_then(|v| v.trim().parse::<usize>().ok())
+                .unwrap_or(1)
+                .min(n),
             Mode::FixedPercent => ((n as f64 * pct(&f.value) / 100.0).floor() as usize).clamp(1, n),
             Mode::RandomMaxPercent => {
                 let p = unit(&mut r) * pct(&f.value);
@@ -578,7 +699,8 @@ impl Episode {
         let svc = self.rt[i].service.clone()?;
         let pods = self.select_pods(i, &svc);
         let all = self.sim.pods();
-        pods.iter().find_map(|(id, _)| all.iter().find(|p| p.id == *id).and_then(|p| p.node))
+        pods.iter()
+            .find_map(|(id, _)| all.iter().find(|p| p.id == *id).and_then(|p| p.node))
     }
 
     fn start_fault(&mut self, i: usize) {
@@ -626,7 +748,10 @@ impl Episode {
                     }
                 }
                 if let Some(c) = &stressors.cpu {
-                    note.push(format!("set_pod_cpu_stress {} millicores", c.workers * c.load * 10));
+                    note.push(format!(
+                        "set_pod_cpu_stress {} millicores",
+                        c.workers * c.load * 10
+                    ));
                 }
                 if stressors.memory.is_some() {
                     note.push("set_pod_memory_pressure workers x size".into());
@@ -634,7 +759,12 @@ impl Episode {
                 inj.nodes = self.node_names(&pods);
                 inj.pods = pods.into_iter().map(|x| x.1).collect();
             }
-            FaultKind::IoChaos { action, delay, percent, .. } => {
+            FaultKind::IoChaos {
+                action,
+                delay,
+                percent,
+                ..
+            } => {
                 let frac = percent.unwrap_or(50.0) / 100.0;
                 let fault = match action {
                     IoAction::Latency => IoFault {
@@ -642,7 +772,11 @@ impl Episode {
                         delay_fraction: frac,
                         error_fraction: 0.0,
                     },
-                    IoAction::Fault => IoFault { delay: 0, delay_fraction: 0.0, error_fraction: frac },
+                    IoAction::Fault => IoFault {
+                        delay: 0,
+                        delay_fraction: 0.0,
+                        error_fraction: frac,
+                    },
                 };
                 let pods = pod_targets(self);
                 for (p, name) in &pods {
@@ -650,21 +784,39 @@ impl Episode {
                         undo.push(Undo::PodIo(*p, name.clone()));
                     }
                 }
-                note.push("set_pod_io_fault on the pod's volume (operations with disk IO only)".into());
+                note.push(
+                    "set_pod_io_fault on the pod's volume (operations with disk IO only)".into(),
+                );
                 inj.nodes = self.node_names(&pods);
                 inj.pods = pods.into_iter().map(|x| x.1).collect();
             }
-            FaultKind::NetworkChaos { action, delay, loss, bandwidth, direction, target } => {
+            FaultKind::NetworkChaos {
+                action,
+                delay,
+                loss,
+                bandwidth,
+                direction,
+                target,
+            } => {
                 let nf = match action {
                     NetAction::Delay => {
                         let d = delay.clone().unwrap_or_default();
-                        NetFault { delay: d.latency.0, jitter: d.jitter.0, loss: 0.0 }
+                        NetFault {
+                            delay: d.latency.0,
+                            jitter: d.jitter.0,
+                            loss: 0.0,
+                        }
                     }
-                    NetAction::Loss => {
-                        NetFault { delay: 0, jitter: 0, loss: loss.clone().unwrap_or_default().loss / 100.0 }
-                    }
+                    NetAction::Loss => NetFault {
+                        delay: 0,
+                        jitter: 0,
+                        loss: loss.clone().unwrap_or_default().loss / 100.0,
+                    },
                     NetAction::Bandwidth => NetFault {
-                        delay: bandwidth.as_ref().and_then(|b| b.message_delay().ok()).unwrap_or(0),
+                        delay: bandwidth
+                            .as_ref()
+                            .and_then(|b| b.message_delay().ok())
+                            .unwrap_or(0),
                         jitter: 0,
                         loss: 0.0,
                     },
@@ -677,14 +829,21 @@ impl Episode {
                             None
                         } else {
                             let mut r = fault_stream(self.seed, i, 3);
-                            Some(t.services[below(&mut r, t.services.len() as u32) as usize].clone())
+                            Some(
+                                t.services[below(&mut r, t.services.len() as u32) as usize].clone(),
+                            )
                         }
                     })
                 });
                 match (action, &peer_service) {
                     (NetAction::Partition, peer) => {
                         let peers = peer.as_ref().map(|ps| {
-                            self.sim.service_id(ps).map(|sid| self.sim.pods_of(sid).into_iter().map(|p| p.id).collect()).unwrap_or_default()
+                            self.sim
+                                .service_id(ps)
+                                .map(|sid| {
+                                    self.sim.pods_of(sid).into_iter().map(|p| p.id).collect()
+                                })
+                                .unwrap_or_default()
                         });
                         let members: Vec<u32> = pods.iter().map(|x| x.0).collect();
                         if !members.is_empty()
@@ -709,7 +868,10 @@ impl Episode {
                         );
                     }
                     (_, Some(peer)) => {
-                        let (Some(me), Ok(other)) = (service.as_deref().and_then(|s| self.sim.service_id(s).ok()), self.sim.service_id(peer)) else {
+                        let (Some(me), Ok(other)) = (
+                            service.as_deref().and_then(|s| self.sim.service_id(s).ok()),
+                            self.sim.service_id(peer),
+                        ) else {
                             return;
                         };
                         let topo = self.sim.topology().clone();
@@ -732,12 +894,17 @@ impl Episode {
                         if edges.is_empty() {
                             note.push(format!("no call edge between the service and {peer} in that direction: no effect"));
                         } else {
-                            note.push(format!("set_edge_network on {} edge(s) with {peer}", edges.len()));
+                            note.push(format!(
+                                "set_edge_network on {} edge(s) with {peer}",
+                                edges.len()
+                            ));
                         }
                     }
                 }
                 if matches!(action, NetAction::Bandwidth) {
-                    note.push("bandwidth approximated as a per-message delay message_bytes / rate".into());
+                    note.push(
+                        "bandwidth approximated as a per-message delay message_bytes / rate".into(),
+                    );
                 }
                 inj.nodes = self.node_names(&pods);
                 inj.pods = pods.into_iter().map(|x| x.1).collect();
@@ -763,11 +930,15 @@ impl Episode {
                     PodAction::PodFailure => {
                         let members: Vec<u32> = pods.iter().map(|x| x.0).collect();
                         if !members.is_empty()
-                            && let Ok(id) = self.sim.add_partition(Partition { members, peers: None })
+                            && let Ok(id) = self.sim.add_partition(Partition {
+                                members,
+                                peers: None,
+                            })
                         {
                             undo.push(Undo::Partition(id));
                         }
-                        self.rt[i].detect_at = Some(now + detection.unwrap_or(SimDuration::from_secs(10)).0);
+                        self.rt[i].detect_at =
+                            Some(now + detection.unwrap_or(SimDuration::from_secs(10)).0);
                         note.push("pods black-holed (add_partition) until the readiness probe takes them out of the endpoints (set_pod_weight 0)".into());
                     }
                 }
@@ -777,12 +948,19 @@ impl Episode {
                 if let Some(sid) = service.as_deref().and_then(|s| self.sim.service_id(s).ok()) {
                     let v = self.rt[i].config_version;
                     inj.pods = self.sim.pods_of(sid).into_iter().map(|p| p.name).collect();
-                    let ids: Vec<(u32, String)> = self.sim.pods_of(sid).into_iter().map(|p| (p.id, p.name)).collect();
+                    let ids: Vec<(u32, String)> = self
+                        .sim
+                        .pods_of(sid)
+                        .into_iter()
+                        .map(|p| (p.id, p.name))
+                        .collect();
                     inj.nodes = self.node_names(&ids);
                     if self.sim.rollout(sid, v).is_ok() {
                         undo.push(Undo::Rollback(sid, v));
                     }
-                    note.push(format!("rollout of config version {v}; a rollback fixes it"));
+                    note.push(format!(
+                        "rollout of config version {v}; a rollback fixes it"
+                    ));
                 }
             }
             FaultKind::NodeFailure {} => {
@@ -798,7 +976,9 @@ impl Episode {
             FaultKind::ZoneFailure {} => {
                 let zone = match &f.selector.zone {
                     Some(z) => Some(z.clone()),
-                    None => self.target_node(i).map(|n| self.sim.scenario().nodes[n as usize].zone.clone()),
+                    None => self
+                        .target_node(i)
+                        .map(|n| self.sim.scenario().nodes[n as usize].zone.clone()),
                 };
                 if let Some(z) = zone {
                     let nodes: Vec<u32> = self
@@ -812,23 +992,35 @@ impl Episode {
                         .collect();
                     inj.pods = self.pods_on_nodes(&nodes);
                     for &n in &nodes {
-                        inj.nodes.push(self.sim.scenario().nodes[n as usize].name.clone());
+                        inj.nodes
+                            .push(self.sim.scenario().nodes[n as usize].name.clone());
                         if self.sim.kill_node(n).is_ok() {
                             undo.push(Undo::Node(n));
                         }
                     }
-                    note.push(format!("kill_node on the {} node(s) of zone {z}", nodes.len()));
+                    note.push(format!(
+                        "kill_node on the {} node(s) of zone {z}",
+                        nodes.len()
+                    ));
                     inj.zone = Some(z);
                 }
             }
             FaultKind::ZombieNode {} => {
                 if let Some(n) = self.target_node(i) {
                     inj.nodes = vec![self.sim.scenario().nodes[n as usize].name.clone()];
-                    let members: Vec<u32> =
-                        self.sim.pods().into_iter().filter(|p| p.node == Some(n)).map(|p| p.id).collect();
+                    let members: Vec<u32> = self
+                        .sim
+                        .pods()
+                        .into_iter()
+                        .filter(|p| p.node == Some(n))
+                        .map(|p| p.id)
+                        .collect();
                     inj.pods = self.pods_on_nodes(&[n]);
                     if !members.is_empty()
-                        && let Ok(id) = self.sim.add_partition(Partition { members, peers: None })
+                        && let Ok(id) = self.sim.add_partition(Partition {
+                            members,
+                            peers: None,
+                        })
                     {
                         undo.push(Undo::Partition(id));
                     }
@@ -847,16 +1039,22 @@ impl Episode {
                 inj.pods = pods.into_iter().map(|x| x.1).collect();
             }
             FaultKind::ConnectionPool { to, size } => {
-                if let (Some(me), Ok(other)) =
-                    (service.as_deref().and_then(|s| self.sim.service_id(s).ok()), self.sim.service_id(to))
-                {
+                if let (Some(me), Ok(other)) = (
+                    service.as_deref().and_then(|s| self.sim.service_id(s).ok()),
+                    self.sim.service_id(to),
+                ) {
                     let topo = self.sim.topology().clone();
                     if let Some(e) = topo.edge_id(me, other)
                         && self.sim.set_pool_size(e, Some(*size)).is_ok()
                     {
                         undo.push(Undo::EdgePool(e));
                     }
-                    let ids: Vec<(u32, String)> = self.sim.pods_of(me).into_iter().map(|p| (p.id, p.name)).collect();
+                    let ids: Vec<(u32, String)> = self
+                        .sim
+                        .pods_of(me)
+                        .into_iter()
+                        .map(|p| (p.id, p.name))
+                        .collect();
                     inj.nodes = self.node_names(&ids);
                     inj.pods = ids.into_iter().map(|x| x.1).collect();
                     note.push(format!("set_pool_size {size} on the edge to {to}"));
@@ -895,13 +1093,25 @@ impl Episode {
     }
 
     fn pods_on_nodes(&self, nodes: &[u32]) -> Vec<String> {
-        self.sim.pods().into_iter().filter(|p| p.node.is_some_and(|n| nodes.contains(&n))).map(|p| p.name).collect()
+        self.sim
+            .pods()
+            .into_iter()
+            .filter(|p| p.node.is_some_and(|n| nodes.contains(&n)))
+            .map(|p| p.name)
+            .collect()
     }
 
     fn pod_memory_limit(&self, p: u32) -> u64 {
         let pods = self.sim.pods();
         match pods.iter().find(|x| x.id == p) {
-            Some(info) => self.sim.topology().template(info.service, info.config_version).resources.memory_limit.0,
+            Some(info) => {
+                self.sim
+                    .topology()
+                    .template(info.service, info.config_version)
+                    .resources
+                    .memory_limit
+                    .0
+            }
             None => 0,
         }
     }
@@ -933,13 +1143,23 @@ impl Episode {
     fn undo_all(&mut self, i: usize) {
         let undo = std::mem::take(&mut self.rt[i].undo);
         for u in undo.into_iter().rev() {
-            let same = |sim: &Simulation, p: u32, name: &str| sim.pod_by_name(name).is_some_and(|x| x.id == p);
+            let same = |sim: &Simulation, p: u32, name: &str| {
+                sim.pod_by_name(name).is_some_and(|x| x.id == p)
+            };
             let _ = match u {
                 Undo::PodCpu(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_cpu_stress(p, 0),
-                Undo::PodMem(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_memory_pressure(p, 0),
-                Undo::PodLeak(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_memory_leak(p, 0.0),
-                Undo::PodIo(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_io_fault(p, IoFault::default()),
-                Undo::PodNet(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_network(p, NetFault::default()),
+                Undo::PodMem(p, n) if same(&self.sim, p, &n) => {
+                    self.sim.set_pod_memory_pressure(p, 0)
+                }
+                Undo::PodLeak(p, n) if same(&self.sim, p, &n) => {
+                    self.sim.set_pod_memory_leak(p, 0.0)
+                }
+                Undo::PodIo(p, n) if same(&self.sim, p, &n) => {
+                    self.sim.set_pod_io_fault(p, IoFault::default())
+                }
+                Undo::PodNet(p, n) if same(&self.sim, p, &n) => {
+                    self.sim.set_pod_network(p, NetFault::default())
+                }
                 Undo::PodWeight(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_weight(p, 100),
                 Undo::EdgeNet(e) => self.sim.set_edge_network(e, NetFault::default()),
                 Undo::EdgePool(e) => self.sim.set_pool_size(e, None),

@@ -68,7 +68,15 @@ pub enum FaultError {
 }
 
 impl FaultError {
-    pub(crate) fn invalid(origin: &str, field: impl Into<String>, reason: impl Into<String>) -> FaultError {
-        FaultError::Invalid { origin: origin.to_string(), field: field.into(), reason: reason.into() }
+    pub(crate) fn invalid(
+        origin: &str,
+        field: impl Into<String>,
+        reason: impl Into<String>,
+    ) -> FaultError {
+        FaultError::Invalid {
+            origin: origin.to_string(),
+            field: field.into(),
+            reason: reason.into(),
+        }
     }
 }

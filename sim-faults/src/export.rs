@@ -24,11 +24,17 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
 fn write(path: &Path, text: &str) -> Result<(), FaultError> {
-    std::fs::write(path, text).map_err(|source| FaultError::Io { path: path.display().to_string(), source })
+    std::fs::write(path, text).map_err(|source| FaultError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 fn mkdir(path: &Path) -> Result<(), FaultError> {
-    std::fs::create_dir_all(path).map_err(|source| FaultError::Io { path: path.display().to_string(), source })
+    std::fs::create_dir_all(path).map_err(|source| FaultError::Io {
+        path: path.display().to_string(),
+        source,
+    })
 }
 
 /// Writes the outputs of a finished episode to `dir`: `labels.json` (the ground truth against
@@ -38,17 +44,28 @@ pub fn write_episode(ep: &Episode, counterfactual: &Episode, dir: &Path) -> Resu
     mkdir(dir)?;
     let gt = ep.ground_truth(counterfactual);
     let t = ep.sim().telemetry();
-    write(&dir.join("labels.json"), &serde_json::to_string_pretty(&gt).unwrap_or_default())?;
+    write(
+        &dir.join("labels.json"),
+        &serde_json::to_string_pretty(&gt).unwrap_or_default(),
+    )?;
     write(&dir.join("metrics.csv"), &t.service_metrics_csv())?;
     write(&dir.join("pod_metrics.csv"), &t.pod_metrics_csv())?;
     write(&dir.join("logs.jsonl"), &t.logs_jsonl())?;
-    write(&dir.join("spans.otlp.json"), &serde_json::to_string(&spans_to_otlp(ep.sim())).unwrap_or_default())?;
+    write(
+        &dir.join("spans.otlp.json"),
+        &serde_json::to_string(&spans_to_otlp(ep.sim())).unwrap_or_default(),
+    )?;
     Ok(())
 }
 
 /// RCAEval's fault names and the fault types they stand for.
-pub const RCAEVAL_FAULTS: [(&str, &str); 5] =
-    [("cpu", "cpu-stress"), ("mem", "memory-stress"), ("disk", "disk-io"), ("delay", "network-delay"), ("loss", "network-loss")];
+pub const RCAEVAL_FAULTS: [(&str, &str); 5] = [
+    ("cpu", "cpu-stress"),
+    ("mem", "memory-stress"),
+    ("disk", "disk-io"),
+    ("delay", "network-delay"),
+    ("loss", "network-loss"),
+];
 
 /// Options of an RCAEval export.
 #[derive(Clone, Debug, PartialEq)]
@@ -106,14 +123,21 @@ pub struct ExportedCase {
 /// case is drawn from the seed among the services where the fault is meaningful.
 pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultError> {
     if opts.runs == 0 || opts.faults.is_empty() {
-        return Err(FaultError::Usage("nothing to export: need --runs >= 1 and at least one fault".into()));
+        return Err(FaultError::Usage(
+            "nothing to export: need --runs >= 1 and at least one fault".into(),
+        ));
     }
     if opts.pre_s == 0 || opts.post_s == 0 || opts.pre_s + opts.post_s > 48 * 3600 {
-        return Err(FaultError::Usage("the window must be positive on both sides and at most 48 h".into()));
+        return Err(FaultError::Usage(
+            "the window must be positive on both sides and at most 48 h".into(),
+        ));
     }
     let origin = format!("rcaeval export of {}", opts.system);
-    let mut base = sim_core::topologies::load(&opts.system)
-        .map_err(|source| FaultError::Scenario { origin: origin.clone(), source })?;
+    let mut base =
+        sim_core::topologies::load(&opts.system).map_err(|source| FaultError::Scenario {
+            origin: origin.clone(),
+            source,
+        })?;
     base.duration = SimDuration::from_secs(opts.pre_s + opts.post_s);
     base.scrape_interval = SimDuration::from_secs(1);
     base.telemetry.trace_sample_rate = opts.trace_sample_rate.clamp(0.0, 1.0);
@@ -124,13 +148,18 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
         let Some((_, ftype)) = RCAEVAL_FAULTS.iter().find(|(n, _)| n == f) else {
             return Err(FaultError::Usage(format!(
                 "unknown RCAEval fault {f:?}; known: {}",
-                RCAEVAL_FAULTS.iter().map(|x| x.0).collect::<Vec<_>>().join(", ")
+                RCAEVAL_FAULTS
+                    .iter()
+                    .map(|x| x.0)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )));
         };
         for run in 0..opts.runs {
             let case_seed = sim_core::rng::mix64(opts.seed ^ ((fi as u64) << 32) ^ run as u64);
-            let mut spec = FaultSpec::microremed(ftype, None, SimDuration::from_secs(opts.pre_s), None)
-                .ok_or_else(|| FaultError::Usage(format!("no fault type {ftype}")))?;
+            let mut spec =
+                FaultSpec::microremed(ftype, None, SimDuration::from_secs(opts.pre_s), None)
+                    .ok_or_else(|| FaultError::Usage(format!("no fault type {ftype}")))?;
             let cands = meaningful_services(&base, &spec.chaos);
             if cands.is_empty() {
                 return Err(FaultError::Usage(format!(
@@ -159,7 +188,13 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
             mkdir(&dir)?;
             let inject_time = EPOCH_UNIX_S + opts.pre_s;
             write_rcaeval_case(&ep, &dir, inject_time)?;
-            cases.push(ExportedCase { dir, service: svc, fault: f.clone(), run: *n, inject_time });
+            cases.push(ExportedCase {
+                dir,
+                service: svc,
+                fault: f.clone(),
+                run: *n,
+                inject_time,
+            });
         }
     }
     Ok(cases)
@@ -172,7 +207,14 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
     let sc = sim.scenario();
     let services: Vec<String> = sc.services.iter().map(|s| s.name.clone()).collect();
     let nodes: Vec<String> = sc.nodes.iter().map(|n| n.name.clone()).collect();
-    let metrics = ["cpu", "mem", "latency-50", "latency-90", "workload", "error"];
+    let metrics = [
+        "cpu",
+        "mem",
+        "latency-50",
+        "latency-90",
+        "workload",
+        "error",
+    ];
     // simple (RE1 data.csv, RE2 simple_metrics.csv)
     let mut simple = String::from("time");
     for s in &services {
@@ -208,7 +250,12 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
         let mut row = format!("{time}");
         for name in &services {
             let m = s.services.iter().find(|m| &m.name == name);
-            let mem: u64 = s.pods.iter().filter(|p| m.is_some_and(|m| p.service == m.service)).map(|p| p.memory_bytes).sum();
+            let mem: u64 = s
+                .pods
+                .iter()
+                .filter(|p| m.is_some_and(|m| p.service == m.service))
+                .map(|p| p.memory_bytes)
+                .sum();
             match m {
                 Some(m) => {
                     let _ = write!(
@@ -234,7 +281,11 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
         for nn in &nodes {
             match s.nodes.iter().find(|n| &n.name == nn) {
                 Some(n) => {
-                    let _ = write!(wrow, ",{:.4},{:.4},{:.4}", n.cpu_utilization, n.memory_utilization, n.io_utilization);
+                    let _ = write!(
+                        wrow,
+                        ",{:.4},{:.4},{:.4}",
+                        n.cpu_utilization, n.memory_utilization, n.io_utilization
+                    );
                 }
                 None => wrow.push_str(",,,"),
             }
@@ -249,14 +300,23 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
     let mut logs = String::from("time,timestamp,container_name,message,level,req_path,error\n");
     let pods = sim.pods();
     for l in &t.logs {
-        let container = if (l.service as usize) < services.len() { services[l.service as usize].as_str() } else { "kubernetes" };
+        let container = if (l.service as usize) < services.len() {
+            services[l.service as usize].as_str()
+        } else {
+            "kubernetes"
+        };
         let _ = pods;
         let ts = (EPOCH_UNIX_S as u128) * 1_000_000_000 + l.time as u128;
         let secs = EPOCH_UNIX_S + l.time / SECONDS;
         let hhmm = format!("{:02}:{:02}", (secs / 3600) % 24, (secs / 60) % 60);
         let level = format!("{:?}", l.severity).to_lowercase();
         let err = matches!(l.severity, sim_core::telemetry::Severity::Error);
-        let _ = writeln!(logs, "{hhmm},{ts},{container},{},{level},,{}", csv_field(&l.message), err as u8);
+        let _ = writeln!(
+            logs,
+            "{hhmm},{ts},{container},{},{level},,{}",
+            csv_field(&l.message),
+            err as u8
+        );
     }
     write(&dir.join("logs.csv"), &logs)?;
     // traces
@@ -266,7 +326,11 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
     );
     for s in &t.spans {
         let svc = &services[(s.service as usize).min(services.len() - 1)];
-        let op = topo.ops.get(s.operation as usize).map(|o| o.name.as_str()).unwrap_or("unknown");
+        let op = topo
+            .ops
+            .get(s.operation as usize)
+            .map(|o| o.name.as_str())
+            .unwrap_or("unknown");
         let start_us = EPOCH_UNIX_S as u128 * 1_000_000 + (s.start / 1000) as u128;
         let secs = EPOCH_UNIX_S + s.start / SECONDS;
         let _ = writeln!(
@@ -277,7 +341,11 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
             start_us / 1000,
             s.duration / 1000,
             s.status.code(),
-            if s.parent_span_id == 0 { String::new() } else { format!("{:016x}", s.parent_span_id) }
+            if s.parent_span_id == 0 {
+                String::new()
+            } else {
+                format!("{:016x}", s.parent_span_id)
+            }
         );
     }
     write(&dir.join("traces.csv"), &traces)?;
@@ -286,11 +354,22 @@ pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<
 }
 
 fn csv_field(s: &str) -> String {
-    if s.contains([',', '"', '\n']) { format!("\"{}\"", s.replace('"', "\"\"")) } else { s.to_string() }
+    if s.contains([',', '"', '\n']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s.to_string()
+    }
 }
 
 /// The window and fault start a quick export uses in tests (short windows are allowed).
-pub fn short_options(system: &str, faults: &[&str], seed: u64, out: &Path, pre_s: u64, post_s: u64) -> RcaEvalOptions {
+pub fn short_options(
+    system: &str,
+    faults: &[&str],
+    seed: u64,
+    out: &Path,
+    pre_s: u64,
+    post_s: u64,
+) -> RcaEvalOptions {
     let mut o = RcaEvalOptions::new(system, faults, 1, seed, out);
     o.pre_s = pre_s;
     o.post_s = post_s;

@@ -21,10 +21,10 @@
 //! config error: requests cpu 1m / memory 100Mi, limits cpu 2m / memory 200Mi.
 
 use crate::error::FaultError;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use sim_core::quantity::{Cpu, Memory};
 use sim_core::scenario::{Resources, Scenario};
 use sim_core::time::SimDuration;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::fmt;
 
 /// One fault of a scenario: what, where, when.
@@ -54,7 +54,9 @@ pub struct FaultSpec {
 }
 
 /// Chaos Mesh's pod selection modes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// One pod drawn at random.
@@ -277,13 +279,19 @@ fn default_mem_size() -> MemSize {
 
 impl Default for CpuStressor {
     fn default() -> Self {
-        CpuStressor { workers: 10, load: 100 }
+        CpuStressor {
+            workers: 10,
+            load: 100,
+        }
     }
 }
 
 impl Default for MemoryStressor {
     fn default() -> Self {
-        MemoryStressor { workers: 1, size: default_mem_size() }
+        MemoryStressor {
+            workers: 1,
+            size: default_mem_size(),
+        }
     }
 }
 
@@ -311,21 +319,32 @@ impl std::str::FromStr for MemSize {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
         if let Some(p) = t.strip_suffix('%') {
-            let v: f64 = p.trim().parse().map_err(|_| format!("invalid percentage {s:?}"))?;
+            let v: f64 = p
+                .trim()
+                .parse()
+                .map_err(|_| format!("invalid percentage {s:?}"))?;
             if !(v.is_finite() && v > 0.0 && v <= 1000.0) {
                 return Err(format!("percentage {s:?} must be in (0, 1000]"));
             }
             return Ok(MemSize::Percent(v));
         }
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let v: f64 = num.parse().map_err(|_| format!("invalid memory size {s:?} (e.g. \"256MB\", \"1280MiB\", \"50%\")"))?;
+        let v: f64 = num.parse().map_err(|_| {
+            format!("invalid memory size {s:?} (e.g. \"256MB\", \"1280MiB\", \"50%\")")
+        })?;
         let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
             "" | "b" => 1.0,
             "k" | "kb" | "ki" | "kib" => 1024.0,
             "m" | "mb" | "mi" | "mib" => 1024.0 * 1024.0,
             "g" | "gb" | "gi" | "gib" => 1024.0 * 1024.0 * 1024.0,
-            _ => return Err(format!("unknown unit in memory size {s:?} (use B, KB, MB, GB, KiB, MiB, GiB or %)")),
+            _ => {
+                return Err(format!(
+                    "unknown unit in memory size {s:?} (use B, KB, MB, GB, KiB, MiB, GiB or %)"
+                ));
+            }
         };
         let b = v * mult;
         if !(b.is_finite() && (0.0..=1e15).contains(&b)) {
@@ -402,7 +421,11 @@ fn default_latency() -> SimDuration {
 
 impl Default for NetDelay {
     fn default() -> Self {
-        NetDelay { latency: default_latency(), jitter: SimDuration::ZERO, correlation: 0.0 }
+        NetDelay {
+            latency: default_latency(),
+            jitter: SimDuration::ZERO,
+            correlation: 0.0,
+        }
     }
 }
 
@@ -424,7 +447,10 @@ fn fifty() -> f64 {
 
 impl Default for NetLoss {
     fn default() -> Self {
-        NetLoss { loss: 50.0, correlation: 0.0 }
+        NetLoss {
+            loss: 50.0,
+            correlation: 0.0,
+        }
     }
 }
 
@@ -449,9 +475,13 @@ impl Bandwidth {
     /// The rate in bytes per second.
     pub fn bytes_per_s(&self) -> Result<f64, String> {
         let t = self.rate.trim().to_ascii_lowercase();
-        let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
-        let v: f64 = num.parse().map_err(|_| format!("invalid rate {:?} (e.g. \"1mbps\")", self.rate))?;
+        let v: f64 = num
+            .parse()
+            .map_err(|_| format!("invalid rate {:?} (e.g. \"1mbps\")", self.rate))?;
         let m = match unit {
             "bps" => 1.0,
             "kbps" => 1e3,
@@ -461,7 +491,12 @@ impl Bandwidth {
             "kbit" => 1e3 / 8.0,
             "mbit" => 1e6 / 8.0,
             "gbit" => 1e9 / 8.0,
-            _ => return Err(format!("unknown unit in rate {:?} (bps, kbps, mbps, gbps, bit, kbit, mbit, gbit)", self.rate)),
+            _ => {
+                return Err(format!(
+                    "unknown unit in rate {:?} (bps, kbps, mbps, gbps, bit, kbit, mbit, gbit)",
+                    self.rate
+                ));
+            }
         };
         let r = v * m;
         if !(r.is_finite() && r > 0.0 && r < 1e13) {
@@ -589,10 +624,16 @@ impl FaultKind {
     pub fn microremed(fault_type: &str) -> Option<FaultKind> {
         Some(match fault_type {
             "cpu-stress" => FaultKind::StressChaos {
-                stressors: Stressors { cpu: Some(CpuStressor::default()), memory: None },
+                stressors: Stressors {
+                    cpu: Some(CpuStressor::default()),
+                    memory: None,
+                },
             },
             "memory-stress" => FaultKind::StressChaos {
-                stressors: Stressors { cpu: None, memory: Some(MemoryStressor::default()) },
+                stressors: Stressors {
+                    cpu: None,
+                    memory: Some(MemoryStressor::default()),
+                },
             },
             "disk-io" => FaultKind::IoChaos {
                 action: IoAction::Latency,
@@ -617,18 +658,30 @@ impl FaultKind {
                 direction: Direction::To,
                 target: None,
             },
-            "pod-fail" => FaultKind::PodChaos { action: PodAction::PodFailure, detection: None },
-            "pod-config-error" => {
-                FaultKind::ConfigError { action: ConfigAction::BadResources, resources: None, dependency: None }
-            }
+            "pod-fail" => FaultKind::PodChaos {
+                action: PodAction::PodFailure,
+                detection: None,
+            },
+            "pod-config-error" => FaultKind::ConfigError {
+                action: ConfigAction::BadResources,
+                resources: None,
+                dependency: None,
+            },
             _ => return None,
         })
     }
 }
 
 /// MicroRemed's seven fault types.
-pub const MICROREMED_FAULTS: [&str; 7] =
-    ["cpu-stress", "memory-stress", "disk-io", "network-delay", "network-loss", "pod-fail", "pod-config-error"];
+pub const MICROREMED_FAULTS: [&str; 7] = [
+    "cpu-stress",
+    "memory-stress",
+    "disk-io",
+    "network-delay",
+    "network-loss",
+    "pod-fail",
+    "pod-config-error",
+];
 
 impl FaultSpec {
     /// A fault with MicroRemed's parameters for `fault_type`, on one pod of `service` (None: drawn
@@ -650,7 +703,10 @@ impl FaultSpec {
             duration,
             mode: Mode::One,
             value: None,
-            selector: Selector { service: service.map(|s| s.to_string()), ..Selector::default() },
+            selector: Selector {
+                service: service.map(|s| s.to_string()),
+                ..Selector::default()
+            },
             chaos,
         })
     }
@@ -670,10 +726,19 @@ impl FaultSpec {
             Mode::One | Mode::All => {}
             Mode::Fixed => match self.value.as_deref().map(|v| v.trim().parse::<u32>()) {
                 Some(Ok(n)) if n > 0 && n <= 10_000 => {}
-                _ => return bad("value", "mode `fixed` needs a pod count in 1..=10000".into()),
+                _ => {
+                    return bad(
+                        "value",
+                        "mode `fixed` needs a pod count in 1..=10000".into(),
+                    );
+                }
             },
             Mode::FixedPercent | Mode::RandomMaxPercent => {
-                match self.value.as_deref().map(|v| v.trim().trim_end_matches('%').parse::<f64>()) {
+                match self
+                    .value
+                    .as_deref()
+                    .map(|v| v.trim().trim_end_matches('%').parse::<f64>())
+                {
                     Some(Ok(p)) if p > 0.0 && p <= 100.0 => {}
                     _ => return bad("value", "percentage modes need a value in (0, 100]".into()),
                 }
@@ -687,7 +752,10 @@ impl FaultSpec {
         }
         for (i, s) in self.selector.services.iter().enumerate() {
             if !svc_known(s) {
-                return bad(&format!("selector.services[{i}]"), format!("unknown service {s:?}"));
+                return bad(
+                    &format!("selector.services[{i}]"),
+                    format!("unknown service {s:?}"),
+                );
             }
         }
         if let Some(n) = &self.selector.node
@@ -704,23 +772,36 @@ impl FaultSpec {
             if v.is_finite() && (0.0..=100.0).contains(&v) {
                 Ok(())
             } else {
-                Err(FaultError::invalid(origin, format!("{field}.chaos.{f}"), format!("{v} is not a percentage in [0, 100]")))
+                Err(FaultError::invalid(
+                    origin,
+                    format!("{field}.chaos.{f}"),
+                    format!("{v} is not a percentage in [0, 100]"),
+                ))
             }
         };
         match &self.chaos {
             FaultKind::StressChaos { stressors } => {
                 if stressors.cpu.is_none() && stressors.memory.is_none() {
-                    return bad("chaos.stressors", "needs a `cpu` or `memory` stressor".into());
+                    return bad(
+                        "chaos.stressors",
+                        "needs a `cpu` or `memory` stressor".into(),
+                    );
                 }
                 if let Some(c) = &stressors.cpu
                     && (c.workers == 0 || c.workers > 1024 || c.load > 100)
                 {
-                    return bad("chaos.stressors.cpu", "workers must be in 1..=1024 and load in 0..=100".into());
+                    return bad(
+                        "chaos.stressors.cpu",
+                        "workers must be in 1..=1024 and load in 0..=100".into(),
+                    );
                 }
                 if let Some(m) = &stressors.memory
                     && (m.workers == 0 || m.workers > 1024)
                 {
-                    return bad("chaos.stressors.memory.workers", "must be in 1..=1024".into());
+                    return bad(
+                        "chaos.stressors.memory.workers",
+                        "must be in 1..=1024".into(),
+                    );
                 }
             }
             FaultKind::IoChaos { percent, delay, .. } => {
@@ -731,7 +812,14 @@ impl FaultSpec {
                     return bad("chaos.delay", "at most 1h".into());
                 }
             }
-            FaultKind::NetworkChaos { action, delay, loss, bandwidth, target, .. } => {
+            FaultKind::NetworkChaos {
+                action,
+                delay,
+                loss,
+                bandwidth,
+                target,
+                ..
+            } => {
                 if let Some(l) = loss {
                     pct("loss.loss", l.loss)?;
                     pct("loss.correlation", l.correlation)?;
@@ -744,7 +832,12 @@ impl FaultSpec {
                 }
                 if *action == NetAction::Bandwidth {
                     match bandwidth {
-                        None => return bad("chaos.bandwidth", "action `bandwidth` needs a `bandwidth` table".into()),
+                        None => {
+                            return bad(
+                                "chaos.bandwidth",
+                                "action `bandwidth` needs a `bandwidth` table".into(),
+                            );
+                        }
                         Some(b) => {
                             if let Err(e) = b.message_delay() {
                                 return bad("chaos.bandwidth.rate", e);
@@ -766,16 +859,24 @@ impl FaultSpec {
                 }
             }
             FaultKind::PodChaos { .. } => {}
-            FaultKind::ConfigError { action, dependency, .. } => {
+            FaultKind::ConfigError {
+                action, dependency, ..
+            } => {
                 if let Some(d) = dependency
                     && !svc_known(d)
                 {
                     return bad("chaos.dependency", format!("unknown service {d:?}"));
                 }
-                if *action == ConfigAction::WrongAddress && dependency.is_none() && self.selector.service.is_some() {
+                if *action == ConfigAction::WrongAddress
+                    && dependency.is_none()
+                    && self.selector.service.is_some()
+                {
                     let s = self.selector.service.as_deref().unwrap_or_default();
                     if crate::scenario::downstream_of(base, s).is_empty() {
-                        return bad("chaos.dependency", format!("service {s:?} calls no other service"));
+                        return bad(
+                            "chaos.dependency",
+                            format!("service {s:?} calls no other service"),
+                        );
                     }
                 }
             }
@@ -783,7 +884,10 @@ impl FaultSpec {
             FaultKind::ZoneFailure {} => {}
             FaultKind::MemoryLeak { rate } => {
                 if rate.0 == 0 || rate.0 > 1 << 40 {
-                    return bad("chaos.rate", "must be positive and at most 1Ti per second".into());
+                    return bad(
+                        "chaos.rate",
+                        "must be positive and at most 1Ti per second".into(),
+                    );
                 }
             }
             FaultKind::ConnectionPool { to, size } => {

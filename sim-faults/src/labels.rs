@@ -83,18 +83,30 @@ pub struct GroundTruth {
 }
 
 fn deviates(f: &ServiceMetrics, c: &ServiceMetrics) -> (bool, f64, f64, Option<f64>) {
-    let ratio = if c.p99_ms > 0.0 { f.p99_ms / c.p99_ms } else if f.p99_ms > 0.0 { f64::INFINITY } else { 1.0 };
+    let ratio = if c.p99_ms > 0.0 {
+        f.p99_ms / c.p99_ms
+    } else if f.p99_ms > 0.0 {
+        f64::INFINITY
+    } else {
+        1.0
+    };
     let lat = f.p99_ms > 1.5 * c.p99_ms + 5.0;
     let err_inc = f.error_rate - c.error_rate;
     let err = err_inc > 0.05;
-    let thr = if c.rps >= 1.0 { Some(f.rps / c.rps) } else { None };
+    let thr = if c.rps >= 1.0 {
+        Some(f.rps / c.rps)
+    } else {
+        None
+    };
     let drop = thr.is_some_and(|r| r < 0.8);
     (lat || err || drop, ratio, err_inc, thr)
 }
 
 fn slo_violation(sc: &crate::FaultScenario, s: &Scrape) -> Option<String> {
     for slo in &sc.base.slos {
-        let Some(m) = s.services.iter().find(|m| m.name == slo.service) else { continue };
+        let Some(m) = s.services.iter().find(|m| m.name == slo.service) else {
+            continue;
+        };
         if let Some(l) = slo.latency_p99
             && m.p99_ms > l.0 as f64 / 1e6
         {
@@ -127,7 +139,12 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
         } else {
             // node / zone faults: the services of the pods lost
             for p in &f.pods {
-                if let Some(svc) = sc.base.services.iter().find(|s| p.starts_with(&format!("{}-", s.name))) {
+                if let Some(svc) = sc
+                    .base
+                    .services
+                    .iter()
+                    .find(|s| p.starts_with(&format!("{}-", s.name)))
+                {
                     push(&mut rc_s, &svc.name);
                 }
             }
@@ -143,7 +160,13 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
     let t0 = faults.iter().map(|f| f.start).min();
     let observed_until = ep.now().min(cf.now());
     // pair scrapes by time
-    let cf_by_time: BTreeMap<u64, &Scrape> = cf.sim().telemetry().scrapes.iter().map(|s| (s.time, s)).collect();
+    let cf_by_time: BTreeMap<u64, &Scrape> = cf
+        .sim()
+        .telemetry()
+        .scrapes
+        .iter()
+        .map(|s| (s.time, s))
+        .collect();
     let mut first_symptom = None;
     let mut first_symptom_slo = None;
     let mut dev: BTreeMap<String, ServiceDeviation> = BTreeMap::new();
@@ -162,8 +185,16 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
         );
     }
     if let Some(t0) = t0 {
-        for s in ep.sim().telemetry().scrapes.iter().filter(|s| s.time > t0 && s.time <= observed_until) {
-            let Some(c) = cf_by_time.get(&s.time) else { continue };
+        for s in ep
+            .sim()
+            .telemetry()
+            .scrapes
+            .iter()
+            .filter(|s| s.time > t0 && s.time <= observed_until)
+        {
+            let Some(c) = cf_by_time.get(&s.time) else {
+                continue;
+            };
             if first_symptom.is_none()
                 && let Some(v) = slo_violation(sc, s)
                 && slo_violation(sc, c).as_deref() != Some(v.as_str())
@@ -172,8 +203,12 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
                 first_symptom_slo = Some(v);
             }
             for m in &s.services {
-                let Some(cm) = c.services.iter().find(|x| x.service == m.service) else { continue };
-                let Some(d) = dev.get_mut(&m.name) else { continue };
+                let Some(cm) = c.services.iter().find(|x| x.service == m.service) else {
+                    continue;
+                };
+                let Some(d) = dev.get_mut(&m.name) else {
+                    continue;
+                };
                 let (bad, ratio, err_inc, thr) = deviates(m, cm);
                 d.windows += 1;
                 if ratio.is_finite() {
@@ -192,11 +227,17 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
             }
         }
     }
-    let deviations: Vec<ServiceDeviation> =
-        sc.base.services.iter().filter_map(|s| dev.get(&s.name).cloned()).collect();
+    let deviations: Vec<ServiceDeviation> = sc
+        .base
+        .services
+        .iter()
+        .filter_map(|s| dev.get(&s.name).cloned())
+        .collect();
     let blast_radius: Vec<String> = deviations
         .iter()
-        .filter(|d| d.windows > 0 && d.deviating_windows >= 2.max((d.windows as f64 * 0.05).ceil() as u32))
+        .filter(|d| {
+            d.windows > 0 && d.deviating_windows >= 2.max((d.windows as f64 * 0.05).ceil() as u32)
+        })
         .map(|d| d.service.clone())
         .collect();
     let propagation = propagation(ep, t0, &rc_s, &blast_radius);
@@ -218,7 +259,12 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
     }
 }
 
-fn propagation(ep: &Episode, t0: Option<u64>, rc: &[String], blast: &[String]) -> Vec<PropagationEdge> {
+fn propagation(
+    ep: &Episode,
+    t0: Option<u64>,
+    rc: &[String],
+    blast: &[String],
+) -> Vec<PropagationEdge> {
     let Some(t0) = t0 else { return vec![] };
     let topo = ep.sim().topology();
     let name = |s: u32| topo.service(s).name.clone();
@@ -236,7 +282,7 @@ fn propagation(ep: &Episode, t0: Option<u64>, rc: &[String], blast: &[String]) -
         let Some(from_caller) = e.from else { continue };
         let (callee, caller) = (e.to, from_caller);
         let (a, b) = (name(callee), name(caller));
-        if a == b || !affected(&a) || !blast.iter().any(|x| *x == b) {
+        if a == b || !affected(&a) || !blast.contains(&b) {
             continue;
         }
         let n = counts.get(&(callee, caller)).copied().unwrap_or(0);
@@ -244,7 +290,11 @@ fn propagation(ep: &Episode, t0: Option<u64>, rc: &[String], blast: &[String]) -
             from: a,
             to: b,
             error_spans: n,
-            evidence: if n > 0 { "spans".into() } else { "topology".into() },
+            evidence: if n > 0 {
+                "spans".into()
+            } else {
+                "topology".into()
+            },
         });
     }
     out

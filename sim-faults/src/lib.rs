@@ -19,7 +19,7 @@
 //!     [base]
 //!     name = "two-tier"
 //!     duration = "60s"
-//!     slos = [{ service = "api", latency_p99 = "100ms", error_rate = 0.01 }]
+//!     slos = [{ service = "api", latency_p99 = "100ms" }]
 //!     [[base.nodes]]
 //!     name = "n0"
 //!     cpu = "8"
@@ -77,8 +77,10 @@ pub use episode::{Episode, InjectedFault};
 pub use error::FaultError;
 pub use fault::{FaultKind, FaultSpec, Mode, Selector};
 pub use labels::GroundTruth;
-pub use scenario::{AgentSettings, FaultScenario, RemediationSpec, builtin_names, suite, suite_names};
+pub use scenario::{
+    AgentSettings, FaultScenario, RemediationSpec, builtin_names, suite, suite_names,
+};
 pub use scoring::{
-    LocalizationReport, LocalizationScores, Verdict, fault_type_accuracy, localization_scores, remediation_verdict,
-    score_localization,
+    LocalizationReport, LocalizationScores, Verdict, fault_type_accuracy, localization_scores,
+    remediation_verdict, score_localization,
 };

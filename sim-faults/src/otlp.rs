@@ -26,7 +26,10 @@ pub fn spans_to_otlp(sim: &Simulation) -> Value {
 }
 
 /// Given spans (e.g. a filtered subset) of a simulation as an OTLP JSON document.
-pub fn spans_to_otlp_from<'a>(sim: &Simulation, spans: impl Iterator<Item = &'a SpanRecord>) -> Value {
+pub fn spans_to_otlp_from<'a>(
+    sim: &Simulation,
+    spans: impl Iterator<Item = &'a SpanRecord>,
+) -> Value {
     let topo = sim.topology();
     let seed = sim.seed();
     let pods = sim.pods();
@@ -37,7 +40,11 @@ pub fn spans_to_otlp_from<'a>(sim: &Simulation, spans: impl Iterator<Item = &'a 
         if svc >= n {
             continue;
         }
-        let op_name = topo.ops.get(s.operation as usize).map(|o| o.name.as_str()).unwrap_or("unknown");
+        let op_name = topo
+            .ops
+            .get(s.operation as usize)
+            .map(|o| o.name.as_str())
+            .unwrap_or("unknown");
         let start = EPOCH_UNIX_S as u128 * 1_000_000_000 + s.start as u128;
         let end = start + s.duration as u128;
         let pod_name = pods

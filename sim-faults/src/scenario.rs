@@ -27,8 +27,8 @@ use crate::fault::{FaultKind, FaultSpec, MICROREMED_FAULTS};
 use serde::{Deserialize, Serialize};
 use sim_core::dist::DurationDist;
 use sim_core::scenario::{
-    ArrivalSpec, AutoscalerSpec, EdgeSpec, LoadBalancing, RateSpec, Resources, RetrySpec, Scenario, SloSpec,
-    WorkloadSpec,
+    ArrivalSpec, AutoscalerSpec, EdgeSpec, LoadBalancing, RateSpec, Resources, RetrySpec, Scenario,
+    SloSpec, WorkloadSpec,
 };
 use sim_core::time::SimDuration;
 use std::path::Path;
@@ -64,7 +64,10 @@ pub struct AgentSettings {
 
 impl Default for AgentSettings {
     fn default() -> Self {
-        AgentSettings { decision_interval: SimDuration::from_secs(10), max_steps: 30 }
+        AgentSettings {
+            decision_interval: SimDuration::from_secs(10),
+            max_steps: 30,
+        }
     }
 }
 
@@ -80,7 +83,10 @@ pub struct RemediationSpec {
 
 impl Default for RemediationSpec {
     fn default() -> Self {
-        RemediationSpec { windows: 10, throughput_ratio: 0.95 }
+        RemediationSpec {
+            windows: 10,
+            throughput_ratio: 0.95,
+        }
     }
 }
 
@@ -196,21 +202,66 @@ struct FileFormat {
 /// (name, TOML text) of the built-in scenarios shipped as files in `sim-faults/scenarios/`.
 pub const BUILTIN_FILES: &[(&str, &str)] = &[
     ("retry-storm", include_str!("../scenarios/retry-storm.toml")),
-    ("dime-read-logs", include_str!("../scenarios/dime-read-logs.toml")),
-    ("dime-node-failure", include_str!("../scenarios/dime-node-failure.toml")),
-    ("dime-traffic-spike", include_str!("../scenarios/dime-traffic-spike.toml")),
-    ("dime-cascading-failure", include_str!("../scenarios/dime-cascading-failure.toml")),
-    ("dime-stochastic-load", include_str!("../scenarios/dime-stochastic-load.toml")),
-    ("dime-flash-crowd", include_str!("../scenarios/dime-flash-crowd.toml")),
-    ("dime-thundering-herd", include_str!("../scenarios/dime-thundering-herd.toml")),
-    ("dime-retry-storm", include_str!("../scenarios/dime-retry-storm.toml")),
-    ("dime-memory-leak", include_str!("../scenarios/dime-memory-leak.toml")),
-    ("dime-split-brain-io", include_str!("../scenarios/dime-split-brain-io.toml")),
-    ("dime-black-swan-zone", include_str!("../scenarios/dime-black-swan-zone.toml")),
-    ("dime-hot-shard", include_str!("../scenarios/dime-hot-shard.toml")),
-    ("dime-zombie-node", include_str!("../scenarios/dime-zombie-node.toml")),
-    ("dime-connection-pool-deadlock", include_str!("../scenarios/dime-connection-pool-deadlock.toml")),
-    ("dime-autoscaler-flapping", include_str!("../scenarios/dime-autoscaler-flapping.toml")),
+    (
+        "dime-read-logs",
+        include_str!("../scenarios/dime-read-logs.toml"),
+    ),
+    (
+        "dime-node-failure",
+        include_str!("../scenarios/dime-node-failure.toml"),
+    ),
+    (
+        "dime-traffic-spike",
+        include_str!("../scenarios/dime-traffic-spike.toml"),
+    ),
+    (
+        "dime-cascading-failure",
+        include_str!("../scenarios/dime-cascading-failure.toml"),
+    ),
+    (
+        "dime-stochastic-load",
+        include_str!("../scenarios/dime-stochastic-load.toml"),
+    ),
+    (
+        "dime-flash-crowd",
+        include_str!("../scenarios/dime-flash-crowd.toml"),
+    ),
+    (
+        "dime-thundering-herd",
+        include_str!("../scenarios/dime-thundering-herd.toml"),
+    ),
+    (
+        "dime-retry-storm",
+        include_str!("../scenarios/dime-retry-storm.toml"),
+    ),
+    (
+        "dime-memory-leak",
+        include_str!("../scenarios/dime-memory-leak.toml"),
+    ),
+    (
+        "dime-split-brain-io",
+        include_str!("../scenarios/dime-split-brain-io.toml"),
+    ),
+    (
+        "dime-black-swan-zone",
+        include_str!("../scenarios/dime-black-swan-zone.toml"),
+    ),
+    (
+        "dime-hot-shard",
+        include_str!("../scenarios/dime-hot-shard.toml"),
+    ),
+    (
+        "dime-zombie-node",
+        include_str!("../scenarios/dime-zombie-node.toml"),
+    ),
+    (
+        "dime-connection-pool-deadlock",
+        include_str!("../scenarios/dime-connection-pool-deadlock.toml"),
+    ),
+    (
+        "dime-autoscaler-flapping",
+        include_str!("../scenarios/dime-autoscaler-flapping.toml"),
+    ),
 ];
 
 /// The systems MicroRemed runs on.
@@ -218,9 +269,18 @@ pub const MICROREMED_SYSTEMS: [&str; 3] = ["online-boutique", "train-ticket", "s
 
 /// MicroRemed's case suites: (name, case list, one fault type per line).
 pub const MICROREMED_SUITES: &[(&str, &str)] = &[
-    ("microremed-easy", include_str!("../scenarios/microremed/easy.txt")),
-    ("microremed-medium", include_str!("../scenarios/microremed/medium.txt")),
-    ("microremed-hard", include_str!("../scenarios/microremed/hard.txt")),
+    (
+        "microremed-easy",
+        include_str!("../scenarios/microremed/easy.txt"),
+    ),
+    (
+        "microremed-medium",
+        include_str!("../scenarios/microremed/medium.txt"),
+    ),
+    (
+        "microremed-hard",
+        include_str!("../scenarios/microremed/hard.txt"),
+    ),
 ];
 
 /// Names of every built-in scenario: `retry-storm`, the DIME tasks (`dime-*`) and the MicroRemed
@@ -249,19 +309,35 @@ pub fn suite_names() -> Vec<&'static str> {
 /// `<suite>-<system>-<case index>`. Each case's target service is drawn from `seed` and the case
 /// index, among the services where its fault is meaningful.
 pub fn suite(name: &str, system: &str, seed: u64) -> Result<Vec<FaultScenario>, FaultError> {
-    let (_, list) = MICROREMED_SUITES.iter().find(|(n, _)| *n == name).ok_or_else(|| FaultError::UnknownScenario {
-        name: name.to_string(),
-        known: suite_names().join(", "),
-    })?;
+    let (_, list) = MICROREMED_SUITES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .ok_or_else(|| FaultError::UnknownScenario {
+            name: name.to_string(),
+            known: suite_names().join(", "),
+        })?;
     let mut out = Vec::new();
-    for (i, line) in list.lines().map(str::trim).filter(|l| !l.is_empty()).enumerate() {
+    for (i, line) in list
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .enumerate()
+    {
         let mut sc = FaultScenario::microremed(system, line)?;
         sc.name = format!("{name}-{system}-{i}");
         let cands = crate::episode::meaningful_services(&sc.base, &sc.faults[0].chaos);
         if cands.is_empty() {
-            return Err(FaultError::invalid(&sc.name, "faults[0].selector", "no service where this fault is meaningful"));
+            return Err(FaultError::invalid(
+                &sc.name,
+                "faults[0].selector",
+                "no service where this fault is meaningful",
+            ));
         }
-        let mut rng = sim_core::rng::stream(seed, sim_core::rng::StreamKind::External, 0x5017_0000 + i as u64);
+        let mut rng = sim_core::rng::stream(
+            seed,
+            sim_core::rng::StreamKind::External,
+            0x5017_0000 + i as u64,
+        );
         let k = sim_core::rng::below(&mut rng, cands.len() as u32) as usize;
         sc.faults[0].selector.service = Some(cands[k].clone());
         out.push(sc);
@@ -314,8 +390,10 @@ impl FaultScenario {
 
     /// Reads, parses and validates a TOML file.
     pub fn from_file(path: &Path) -> Result<FaultScenario, FaultError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| FaultError::Io { path: path.display().to_string(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| FaultError::Io {
+            path: path.display().to_string(),
+            source,
+        })?;
         let stem = path.file_stem().map(|s| s.to_string_lossy().to_string());
         Self::parse(&text, &path.display().to_string(), stem)
     }
@@ -336,7 +414,10 @@ impl FaultScenario {
         }
         let mut known: Vec<&str> = builtin_names().into_iter().take(4).collect();
         known.push("... (see builtin_names())");
-        Err(FaultError::UnknownScenario { name: name.to_string(), known: known.join(", ") })
+        Err(FaultError::UnknownScenario {
+            name: name.to_string(),
+            known: known.join(", "),
+        })
     }
 
     /// A built-in name, else a file path.
@@ -350,7 +431,12 @@ impl FaultScenario {
         }
         Err(FaultError::UnknownScenario {
             name: name_or_path.to_string(),
-            known: builtin_names().into_iter().take(6).collect::<Vec<_>>().join(", ") + ", ...",
+            known: builtin_names()
+                .into_iter()
+                .take(6)
+                .collect::<Vec<_>>()
+                .join(", ")
+                + ", ...",
         })
     }
 
@@ -359,11 +445,18 @@ impl FaultScenario {
     /// in place (pod-fail: 1200 s) for the agent to remediate; a 600 s episode.
     pub fn microremed(system: &str, fault_type: &str) -> Result<FaultScenario, FaultError> {
         let origin = format!("builtin:microremed-{system}-{fault_type}");
-        let base = sim_core::topologies::load(system)
-            .map_err(|source| FaultError::Scenario { origin: origin.clone(), source })?;
-        let spec = FaultSpec::microremed(fault_type, None, SimDuration::from_secs(60), None).ok_or_else(|| {
-            FaultError::invalid(&origin, "fault", format!("unknown MicroRemed fault type {fault_type:?}"))
+        let base = sim_core::topologies::load(system).map_err(|source| FaultError::Scenario {
+            origin: origin.clone(),
+            source,
         })?;
+        let spec = FaultSpec::microremed(fault_type, None, SimDuration::from_secs(60), None)
+            .ok_or_else(|| {
+                FaultError::invalid(
+                    &origin,
+                    "fault",
+                    format!("unknown MicroRemed fault type {fault_type:?}"),
+                )
+            })?;
         let mut base = base;
         base.duration = SimDuration::from_secs(600);
         let mut sc = FaultScenario {
@@ -383,15 +476,25 @@ impl FaultScenario {
     }
 
     fn parse(text: &str, origin: &str, stem: Option<String>) -> Result<FaultScenario, FaultError> {
-        let f: FileFormat =
-            toml::from_str(text).map_err(|e| FaultError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+        let f: FileFormat = toml::from_str(text).map_err(|e| FaultError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
         let mut base: Scenario = match &f.base {
-            toml::Value::String(name) => sim_core::topologies::load(name)
-                .map_err(|source| FaultError::Scenario { origin: origin.to_string(), source })?,
-            v @ toml::Value::Table(_) => v.clone().try_into::<Scenario>().map_err(|e| FaultError::Parse {
-                origin: origin.to_string(),
-                message: format!("in [base]: {e}"),
-            })?,
+            toml::Value::String(name) => {
+                sim_core::topologies::load(name).map_err(|source| FaultError::Scenario {
+                    origin: origin.to_string(),
+                    source,
+                })?
+            }
+            v @ toml::Value::Table(_) => {
+                v.clone()
+                    .try_into::<Scenario>()
+                    .map_err(|e| FaultError::Parse {
+                        origin: origin.to_string(),
+                        message: format!("in [base]: {e}"),
+                    })?
+            }
             _ => {
                 return Err(FaultError::invalid(
                     origin,
@@ -420,7 +523,9 @@ impl FaultScenario {
             for w in &mut base.workload {
                 match &mut w.arrivals {
                     ArrivalSpec::Open { rate } => scale_rate(rate, m),
-                    ArrivalSpec::Closed { users, .. } => *users = ((*users as f64) * m).round() as u32,
+                    ArrivalSpec::Closed { users, .. } => {
+                        *users = ((*users as f64) * m).round() as u32
+                    }
                 }
             }
         }
@@ -436,7 +541,10 @@ impl FaultScenario {
         }
         for (i, o) in f.services.iter().enumerate() {
             let Some(s) = base.services.iter_mut().find(|s| s.name == o.name) else {
-                return Err(inv(format!("services[{i}].name"), format!("unknown service {:?}", o.name)));
+                return Err(inv(
+                    format!("services[{i}].name"),
+                    format!("unknown service {:?}", o.name),
+                ));
             };
             if let Some(x) = o.replicas {
                 s.replicas = x;
@@ -464,7 +572,10 @@ impl FaultScenario {
             }
             if let Some(k) = o.cpu_scale {
                 if !(k.is_finite() && k > 0.0 && k <= 1000.0) {
-                    return Err(inv(format!("services[{i}].cpu_scale"), "must be in (0, 1000]".into()));
+                    return Err(inv(
+                        format!("services[{i}].cpu_scale"),
+                        "must be in (0, 1000]".into(),
+                    ));
                 }
                 for op in &mut s.operations {
                     op.cpu = scale_dist(&op.cpu, k);
@@ -472,16 +583,32 @@ impl FaultScenario {
             }
         }
         for (i, e) in f.edges.iter().enumerate() {
-            let Some(callee) = base.services.iter().find(|s| s.name == e.to).map(|s| s.kind) else {
-                return Err(inv(format!("edges[{i}].to"), format!("unknown service {:?}", e.to)));
+            let Some(callee) = base
+                .services
+                .iter()
+                .find(|s| s.name == e.to)
+                .map(|s| s.kind)
+            else {
+                return Err(inv(
+                    format!("edges[{i}].to"),
+                    format!("unknown service {:?}", e.to),
+                ));
             };
             if !base.services.iter().any(|s| s.name == e.from) {
-                return Err(inv(format!("edges[{i}].from"), format!("unknown service {:?}", e.from)));
+                return Err(inv(
+                    format!("edges[{i}].from"),
+                    format!("unknown service {:?}", e.from),
+                ));
             }
-            let idx = match base.edges.iter().position(|x| x.from == e.from && x.to == e.to) {
+            let idx = match base
+                .edges
+                .iter()
+                .position(|x| x.from == e.from && x.to == e.to)
+            {
                 Some(k) => k,
                 None => {
-                    base.edges.push(EdgeSpec::default_for(&e.from, &e.to, callee));
+                    base.edges
+                        .push(EdgeSpec::default_for(&e.from, &e.to, callee));
                     base.edges.len() - 1
                 }
             };
@@ -527,17 +654,34 @@ impl FaultScenario {
 
     /// Checks the base, the faults and the settings. `origin` names the file in errors.
     pub fn validate(&self, origin: &str) -> Result<(), FaultError> {
-        self.base.validate().map_err(|source| FaultError::Scenario { origin: origin.to_string(), source })?;
+        self.base
+            .validate()
+            .map_err(|source| FaultError::Scenario {
+                origin: origin.to_string(),
+                source,
+            })?;
         for (i, f) in self.faults.iter().enumerate() {
             if f.id.is_empty() {
-                return Err(FaultError::invalid(origin, format!("faults[{i}].id"), "must not be empty"));
+                return Err(FaultError::invalid(
+                    origin,
+                    format!("faults[{i}].id"),
+                    "must not be empty",
+                ));
             }
             if self.faults[..i].iter().any(|g| g.id == f.id) {
-                return Err(FaultError::invalid(origin, format!("faults[{i}].id"), format!("duplicate id {:?}", f.id)));
+                return Err(FaultError::invalid(
+                    origin,
+                    format!("faults[{i}].id"),
+                    format!("duplicate id {:?}", f.id),
+                ));
             }
             f.validate(&self.base, origin, &format!("faults[{i}]"))?;
             if matches!(f.chaos, FaultKind::TrafficSurge { .. })
-                && self.base.workload.iter().all(|w| !matches!(w.arrivals, ArrivalSpec::Open { .. }))
+                && self
+                    .base
+                    .workload
+                    .iter()
+                    .all(|w| !matches!(w.arrivals, ArrivalSpec::Open { .. }))
             {
                 return Err(FaultError::invalid(
                     origin,
@@ -547,14 +691,26 @@ impl FaultScenario {
             }
         }
         if self.agent.decision_interval.0 == 0 {
-            return Err(FaultError::invalid(origin, "agent.decision_interval", "must be positive"));
+            return Err(FaultError::invalid(
+                origin,
+                "agent.decision_interval",
+                "must be positive",
+            ));
         }
         if self.remediation.windows == 0 || self.remediation.windows > 100_000 {
-            return Err(FaultError::invalid(origin, "remediation.windows", "must be in 1..=100000"));
+            return Err(FaultError::invalid(
+                origin,
+                "remediation.windows",
+                "must be in 1..=100000",
+            ));
         }
         let r = self.remediation.throughput_ratio;
         if !(r.is_finite() && (0.0..=1.0).contains(&r)) {
-            return Err(FaultError::invalid(origin, "remediation.throughput_ratio", "must be in [0, 1]"));
+            return Err(FaultError::invalid(
+                origin,
+                "remediation.throughput_ratio",
+                "must be in [0, 1]",
+            ));
         }
         Ok(())
     }
@@ -591,9 +747,17 @@ fn scale_dist(d: &DurationDist, k: f64) -> DurationDist {
     match d {
         DurationDist::Constant { value } => DurationDist::Constant { value: s(*value) },
         DurationDist::Exponential { mean } => DurationDist::Exponential { mean: s(*mean) },
-        DurationDist::Lognormal { median, sigma } => DurationDist::Lognormal { median: s(*median), sigma: *sigma },
-        DurationDist::Uniform { low, high } => DurationDist::Uniform { low: s(*low), high: s(*high) },
-        DurationDist::Empirical { values } => DurationDist::Empirical { values: values.iter().map(|v| s(*v)).collect() },
+        DurationDist::Lognormal { median, sigma } => DurationDist::Lognormal {
+            median: s(*median),
+            sigma: *sigma,
+        },
+        DurationDist::Uniform { low, high } => DurationDist::Uniform {
+            low: s(*low),
+            high: s(*high),
+        },
+        DurationDist::Empirical { values } => DurationDist::Empirical {
+            values: values.iter().map(|v| s(*v)).collect(),
+        },
     }
 }
 

@@ -22,7 +22,11 @@ pub struct Verdict {
 }
 
 fn served(s: &Scrape, service: &str) -> f64 {
-    s.services.iter().find(|m| m.name == service).map(|m| m.rps * (1.0 - m.error_rate)).unwrap_or(0.0)
+    s.services
+        .iter()
+        .find(|m| m.name == service)
+        .map(|m| m.rps * (1.0 - m.error_rate))
+        .unwrap_or(0.0)
 }
 
 /// Judges remediation of `ep` from `since_ns` against `healthy` (its counterfactual, run at
@@ -40,7 +44,13 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Ve
     let w = sc.remediation.windows.max(1) as usize;
     let ratio = sc.remediation.throughput_ratio;
     let interval = sc.base.scrape_interval.0;
-    let hmap: BTreeMap<u64, &Scrape> = healthy.sim().telemetry().scrapes.iter().map(|s| (s.time, s)).collect();
+    let hmap: BTreeMap<u64, &Scrape> = healthy
+        .sim()
+        .telemetry()
+        .scrapes
+        .iter()
+        .map(|s| (s.time, s))
+        .collect();
     let pairs: Vec<(&Scrape, &Scrape)> = ep
         .sim()
         .telemetry()
@@ -54,21 +64,35 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Ve
             recovered: false,
             recovered_at: None,
             time_to_recover: None,
-            reason: format!("only {} scrape windows after {} s to judge (need {w})", pairs.len(), since_ns as f64 / 1e9),
+            reason: format!(
+                "only {} scrape windows after {} s to judge (need {w})",
+                pairs.len(),
+                since_ns as f64 / 1e9
+            ),
         };
     }
     let slo_ok = |s: &Scrape| -> Result<(), String> {
         for slo in &sc.base.slos {
-            let Some(m) = s.services.iter().find(|m| m.name == slo.service) else { continue };
+            let Some(m) = s.services.iter().find(|m| m.name == slo.service) else {
+                continue;
+            };
             if let Some(l) = slo.latency_p99
                 && m.p99_ms > l.0 as f64 / 1e6
             {
-                return Err(format!("{} p99 {:.1} ms > {:.1} ms", slo.service, m.p99_ms, l.0 as f64 / 1e6));
+                return Err(format!(
+                    "{} p99 {:.1} ms > {:.1} ms",
+                    slo.service,
+                    m.p99_ms,
+                    l.0 as f64 / 1e6
+                ));
             }
             if let Some(e) = slo.error_rate
                 && m.error_rate > e
             {
-                return Err(format!("{} error rate {:.3} > {e}", slo.service, m.error_rate));
+                return Err(format!(
+                    "{} error rate {:.3} > {e}",
+                    slo.service, m.error_rate
+                ));
             }
         }
         Ok(())
@@ -129,7 +153,12 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Ve
             }
         }
     }
-    Verdict { recovered: false, recovered_at: None, time_to_recover: None, reason: last_reason }
+    Verdict {
+        recovered: false,
+        recovered_at: None,
+        time_to_recover: None,
+        reason: last_reason,
+    }
 }
 
 /// Localization scores over one or more cases (a single case has `cases == 1`).
@@ -164,8 +193,17 @@ pub fn localization_scores(ranked: &[String], truth: &[String]) -> LocalizationS
             *a = hits as f64 / (k + 1).min(truth.len()) as f64;
         }
     }
-    let mrr = ranked.iter().position(|r| truth.contains(r)).map(|p| 1.0 / (p + 1) as f64).unwrap_or(0.0);
-    LocalizationScores { cases: 1, avg_at_5: ac.iter().sum::<f64>() / 5.0, ac_at: ac, mrr }
+    let mrr = ranked
+        .iter()
+        .position(|r| truth.contains(r))
+        .map(|p| 1.0 / (p + 1) as f64)
+        .unwrap_or(0.0);
+    LocalizationScores {
+        cases: 1,
+        avg_at_5: ac.iter().sum::<f64>() / 5.0,
+        ac_at: ac,
+        mrr,
+    }
 }
 
 impl LocalizationScores {
@@ -173,11 +211,25 @@ impl LocalizationScores {
     pub fn mean(all: &[LocalizationScores]) -> LocalizationScores {
         let n: u32 = all.iter().map(|s| s.cases).sum();
         if n == 0 {
-            return LocalizationScores { cases: 0, ac_at: vec![0.0; 5], avg_at_5: 0.0, mrr: 0.0 };
+            return LocalizationScores {
+                cases: 0,
+                ac_at: vec![0.0; 5],
+                avg_at_5: 0.0,
+                mrr: 0.0,
+            };
         }
-        let wsum = |f: &dyn Fn(&LocalizationScores) -> f64| all.iter().map(|s| f(s) * s.cases as f64).sum::<f64>() / n as f64;
-        let ac_at = (0..5).map(|k| wsum(&|s| s.ac_at.get(k).copied().unwrap_or(0.0))).collect();
-        LocalizationScores { cases: n, ac_at, avg_at_5: wsum(&|s| s.avg_at_5), mrr: wsum(&|s| s.mrr) }
+        let wsum = |f: &dyn Fn(&LocalizationScores) -> f64| {
+            all.iter().map(|s| f(s) * s.cases as f64).sum::<f64>() / n as f64
+        };
+        let ac_at = (0..5)
+            .map(|k| wsum(&|s| s.ac_at.get(k).copied().unwrap_or(0.0)))
+            .collect();
+        LocalizationScores {
+            cases: n,
+            ac_at,
+            avg_at_5: wsum(&|s| s.avg_at_5),
+            mrr: wsum(&|s| s.mrr),
+        }
     }
 }
 

@@ -1,92 +1,148 @@
-//! `blastradius scenarios`, `blastradius run` and `blastradius export rcaeval`: the command-line
-//! face of `sim-faults`.
+//! `blastradius scenarios`, `blastradius run` and `blastradius export rcaeval` (owned by sim-faults).
+//!
+//! The lead wires these into `src/main.rs`: `Scenarios(ScenariosArgs)`, `Run(RunArgs)` and
+//! `Export(ExportArgs)` subcommands, each with a `run_*` function returning `anyhow::Result<()>`.
+//! Bad arguments or scenario files give a message and an error (a non-zero exit), never a panic.
 
-use anyhow::{Context, bail};
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
 use sim_faults::export::{RcaEvalOptions, export_rcaeval, write_episode};
-use sim_faults::{Episode, FaultScenario, builtin_names};
+use sim_faults::{Episode, FaultScenario, builtin_names, suite_names};
 use std::path::PathBuf;
 
-/// `blastradius run SCENARIO --seed S --out DIR`.
-#[derive(Debug, clap::Args)]
+/// `blastradius scenarios`: list the built-in fault scenarios.
+#[derive(Args, Debug, Clone)]
+pub struct ScenariosArgs {
+    /// Print the description of each scenario too.
+    #[arg(long)]
+    pub long: bool,
+}
+
+/// `blastradius run SCENARIO --seed S --out DIR`: run one episode with no agent.
+#[derive(Args, Debug, Clone)]
 pub struct RunArgs {
     /// A built-in scenario name (see `blastradius scenarios`) or a scenario TOML file.
     pub scenario: String,
     /// Episode seed.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output directory: labels.json, metrics.csv, pod_metrics.csv, logs.jsonl, spans.otlp.json.
+    /// Output directory (labels.json, metrics.csv, pod_metrics.csv, logs.jsonl, spans.otlp.json).
     #[arg(long)]
     pub out: PathBuf,
 }
 
-/// `blastradius export ...`.
-#[derive(Debug, clap::Subcommand)]
-pub enum ExportCmd {
-    /// A suite of cases in RCAEval's layout (`<service>_<fault>/<run>/`, RE1 data.csv, RE2 files).
-    Rcaeval {
-        /// A built-in topology: online-boutique, train-ticket, sock-shop, simple-micro, ...
-        #[arg(long)]
-        system: String,
-        /// RCAEval fault names, comma separated: cpu, mem, disk, delay, loss.
-        #[arg(long, value_delimiter = ',', default_value = "cpu,mem,disk,delay,loss")]
-        faults: Vec<String>,
-        /// Runs per fault.
-        #[arg(long, default_value_t = 1)]
-        runs: u32,
-        /// Seed; each case derives its own.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// Seconds kept before and after the injection (RCAEval uses 720).
-        #[arg(long, default_value_t = 720)]
-        window: u64,
-        /// Output directory.
-        #[arg(long)]
-        out: PathBuf,
-    },
+/// `blastradius export ...`: datasets for other tools.
+#[derive(Args, Debug, Clone)]
+pub struct ExportArgs {
+    /// What to export.
+    #[command(subcommand)]
+    pub what: ExportKind,
 }
 
-/// Lists the built-in scenarios with their descriptions.
-pub fn scenarios() -> anyhow::Result<()> {
+/// Export formats.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ExportKind {
+    /// A suite of cases in RCAEval's layout (`<service>_<fault>/<run>/`).
+    Rcaeval(RcaEvalArgs),
+}
+
+/// `blastradius export rcaeval --system online-boutique --faults cpu,mem,disk,delay,loss --runs N --seed S --out DIR`.
+#[derive(Args, Debug, Clone)]
+pub struct RcaEvalArgs {
+    /// A built-in topology.
+    #[arg(long, default_value = "online-boutique")]
+    pub system: String,
+    /// RCAEval fault names, comma-separated: cpu, mem, disk, delay, loss.
+    #[arg(long, value_delimiter = ',', default_value = "cpu,mem,disk,delay,loss")]
+    pub faults: Vec<String>,
+    /// Runs per fault.
+    #[arg(long, default_value_t = 1)]
+    pub runs: u32,
+    /// Seed.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Output directory.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Seconds of data before the injection (RCAEval: 720).
+    #[arg(long, default_value_t = 720)]
+    pub pre: u64,
+    /// Seconds of data after the injection (RCAEval: 720).
+    #[arg(long, default_value_t = 720)]
+    pub post: u64,
+}
+
+/// Lists the built-in scenarios and suites.
+pub fn run_scenarios(args: &ScenariosArgs) -> Result<()> {
     use std::io::Write;
     let mut out = std::io::stdout().lock();
+    let mut lines = Vec::new();
     for name in builtin_names() {
-        let sc = FaultScenario::builtin(name).with_context(|| format!("built-in scenario {name}"))?;
-        let first = sc.description.lines().next().unwrap_or("");
-        if writeln!(out, "{name:44} {first}").is_err() {
+        if args.long {
+            match FaultScenario::builtin(name) {
+                Ok(sc) => lines.push(format!("{name}\t{}", sc.description)),
+                Err(e) => lines.push(format!("{name}\t(unavailable: {e})")),
+            }
+        } else {
+            lines.push(name.to_string());
+        }
+    }
+    for s in suite_names() {
+        lines.push(format!("{s}\t(suite: sim_faults::suite(\"{s}\", system, seed))"));
+    }
+    for l in lines {
+        if writeln!(out, "{l}").is_err() {
             break; // the reader went away (e.g. `| head`): not an error
         }
     }
     Ok(())
 }
 
-/// Runs one episode with no agent and writes its outputs.
-pub fn run(args: RunArgs) -> anyhow::Result<()> {
-    let sc = FaultScenario::load(&args.scenario).with_context(|| format!("loading scenario {}", args.scenario))?;
-    let mut ep = Episode::new(&sc, args.seed)?;
-    let mut healthy = Episode::without_faults(&sc, args.seed)?;
+/// Runs one episode and its counterfactual, and writes the outputs.
+pub fn run_run(args: &RunArgs) -> Result<()> {
+    let sc = FaultScenario::load(&args.scenario)
+        .with_context(|| format!("cannot load scenario {:?}", args.scenario))?;
+    let mut ep = Episode::new(&sc, args.seed).context("cannot build the episode")?;
+    let mut cf = Episode::without_faults(&sc, args.seed)
+        .context("cannot build the counterfactual episode")?;
     ep.run_to_end();
-    healthy.run_to_end();
-    write_episode(&ep, &healthy, &args.out)?;
-    println!("wrote {}", args.out.display());
+    cf.run_to_end();
+    write_episode(&ep, &cf, &args.out)
+        .with_context(|| format!("cannot write to {}", args.out.display()))?;
+    let gt = ep.ground_truth(&cf);
+    println!(
+        "{}: seed {}, {} fault(s), root causes {:?}, blast radius {:?}; wrote {}",
+        sc.name,
+        args.seed,
+        gt.faults.len(),
+        gt.root_cause_services,
+        gt.blast_radius,
+        args.out.display()
+    );
     Ok(())
 }
 
-/// Runs an export subcommand.
-pub fn export(cmd: ExportCmd) -> anyhow::Result<()> {
-    match cmd {
-        ExportCmd::Rcaeval { system, faults, runs, seed, window, out } => {
-            if faults.is_empty() {
-                bail!("--faults needs at least one of cpu, mem, disk, delay, loss");
+/// Runs an export.
+pub fn run_export(args: &ExportArgs) -> Result<()> {
+    match &args.what {
+        ExportKind::Rcaeval(a) => {
+            if a.runs == 0 {
+                bail!("--runs must be at least 1");
             }
-            let names: Vec<&str> = faults.iter().map(|s| s.as_str()).collect();
-            let mut opts = RcaEvalOptions::new(&system, &names, runs, seed, &out);
-            opts.pre_s = window;
-            opts.post_s = window;
-            let cases = export_rcaeval(&opts)?;
+            let mut o = RcaEvalOptions::new(&a.system, &[], a.runs, a.seed, &a.out);
+            o.faults = a
+                .faults
+                .iter()
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            o.pre_s = a.pre;
+            o.post_s = a.post;
+            let cases = export_rcaeval(&o).context("RCAEval export failed")?;
             for c in &cases {
                 println!("{}", c.dir.display());
             }
-            println!("{} cases in {}", cases.len(), out.display());
+            println!("{} case(s) written to {}", cases.len(), a.out.display());
             Ok(())
         }
     }

@@ -10,11 +10,11 @@
 
 use std::path::PathBuf;
 
-use anyhow::{Context, bail};
 use ::sweep::{
     EpisodeRunner, FakeRunner, ParamAxis, ProgressMode, SeedRange, Shard, ShardSource,
     SweepOptions, SweepSpec,
 };
+use anyhow::{Context, bail};
 
 /// `blastradius sweep`: runs a sweep, or `merge` / `compare` outputs.
 #[derive(Debug, clap::Args)]
