@@ -38,6 +38,8 @@ pub mod env;
 pub mod error;
 pub mod grammar;
 pub mod grpo;
+#[cfg(feature = "llm")]
+pub mod llm;
 pub mod observation;
 mod observe;
 pub mod oracle;
@@ -51,6 +53,8 @@ pub mod vec_env;
 pub use action::{Action, ActionKind, QueryKind, Replicas};
 pub use env::{Env, EnvOptions, Step, StepInfo};
 pub use error::{ActionError, AgentError};
+#[cfg(feature = "llm")]
+pub use llm::{LlmConfig, LlmGenerator, LlmPolicy, LlmStats};
 pub use observation::Observation;
 pub use policy::{
     NoopPolicy, OraclePolicy, Policy, RandomPolicy, TextGenerator, TextPolicy, policy_by_name,

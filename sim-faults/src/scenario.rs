@@ -292,6 +292,11 @@ pub fn builtin_names() -> Vec<&'static str> {
             let mut v: Vec<&'static str> = BUILTIN_FILES.iter().map(|(n, _)| *n).collect();
             for sys in MICROREMED_SYSTEMS {
                 for f in MICROREMED_FAULTS {
+                    // simple-micro has no disk volume (MicroRemed's disk-io targets a MySQL data
+                    // directory, which simple-micro does not have): that case is not meaningful.
+                    if sys == "simple-micro" && f == "disk-io" {
+                        continue;
+                    }
                     v.push(Box::leak(format!("microremed-{sys}-{f}").into_boxed_str()));
                 }
             }

@@ -431,3 +431,13 @@ proptest! {
         let _ = FaultScenario::from_toml_str(&t);
     }
 }
+
+/// Every built-in scenario listed by name builds an episode (a listed scenario that cannot run
+/// would be a broken promise of `blastradius scenarios`).
+#[test]
+fn every_listed_builtin_builds_an_episode() {
+    for name in sim_faults::builtin_names() {
+        let sc = sim_faults::FaultScenario::builtin(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+        sim_faults::Episode::new(&sc, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
+    }
+}

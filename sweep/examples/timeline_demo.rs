@@ -24,7 +24,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     sim.run_until(90_000_000_000);
     sim.set_pod_cpu_stress(pod, 0)?;
     sim.run_until(150_000_000_000);
-    std::fs::write(dir.join("metrics.csv"), sim.telemetry().service_metrics_csv())?;
+    std::fs::write(
+        dir.join("metrics.csv"),
+        sim.telemetry().service_metrics_csv(),
+    )?;
     std::fs::write(
         dir.join("labels.json"),
         r#"{"scenario":"online-boutique (demo: cpu-stress on cartservice)","faults":[{"id":"f1","fault_type":"cpu-stress","service":"cartservice","start":30000000000,"end":90000000000}]}"#,

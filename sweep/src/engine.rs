@@ -455,8 +455,10 @@ pub fn compare_dirs(a: &Path, b: &Path) -> Result<usize> {
             rb.len()
         )));
     }
-    let sa = std::fs::read(a.join(SUMMARY_CSV)).map_err(|e| SweepError::io(a.join(SUMMARY_CSV), e))?;
-    let sb = std::fs::read(b.join(SUMMARY_CSV)).map_err(|e| SweepError::io(b.join(SUMMARY_CSV), e))?;
+    let sa =
+        std::fs::read(a.join(SUMMARY_CSV)).map_err(|e| SweepError::io(a.join(SUMMARY_CSV), e))?;
+    let sb =
+        std::fs::read(b.join(SUMMARY_CSV)).map_err(|e| SweepError::io(b.join(SUMMARY_CSV), e))?;
     if sa != sb {
         return Err(SweepError::Differ(format!("{SUMMARY_CSV} differs")));
     }

@@ -39,12 +39,18 @@ impl SeedRange {
         };
         let (start, end) = if let Some((a, b)) = text.split_once("..=") {
             let b = num(b)?;
-            (num(a)?, b.checked_add(1).ok_or_else(|| bad("end overflows u64"))?)
+            (
+                num(a)?,
+                b.checked_add(1).ok_or_else(|| bad("end overflows u64"))?,
+            )
         } else if let Some((a, b)) = text.split_once("..") {
             (num(a)?, num(b)?)
         } else {
             let a = num(text)?;
-            (a, a.checked_add(1).ok_or_else(|| bad("seed overflows u64"))?)
+            (
+                a,
+                a.checked_add(1).ok_or_else(|| bad("seed overflows u64"))?,
+            )
         };
         if end <= start {
             return Err(bad("empty range (expected A..B with A < B)"));

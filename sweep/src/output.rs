@@ -174,16 +174,10 @@ fn fmt_f(x: f64) -> String {
 /// (e.g. time to recover when nothing recovered).
 pub fn summary_csv(summary: &[SummaryRow]) -> String {
     let loc_keys: BTreeSet<&String> = summary.iter().flat_map(|s| s.localization.keys()).collect();
-    let mut header: Vec<String> = [
-        "scenario",
-        "policy",
-        "override_index",
-        "params",
-        "episodes",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+    let mut header: Vec<String> = ["scenario", "policy", "override_index", "params", "episodes"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     let metrics = ["return", "recovery_rate", "ttr_s", "p99_ms"];
     for m in metrics {
         for suffix in ["mean", "ci_lo", "ci_hi"] {

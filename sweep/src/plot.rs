@@ -36,7 +36,11 @@ fn ensure_font() -> std::result::Result<(), String> {
     FONT.get_or_init(|| {
         let mut tried = Vec::new();
         let env = std::env::var("BLASTRADIUS_FONT").ok();
-        for p in env.iter().map(String::as_str).chain(FONT_PATHS.iter().copied()) {
+        for p in env
+            .iter()
+            .map(String::as_str)
+            .chain(FONT_PATHS.iter().copied())
+        {
             tried.push(p.to_string());
             if let Ok(bytes) = std::fs::read(p) {
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
@@ -176,8 +180,7 @@ pub fn parse_metrics_csv(path: &Path, text: &str) -> Result<BTreeMap<String, Vec
 /// Reads fault windows from a `labels.json` (sim-faults' `GroundTruth`: `faults[]` with
 /// `start`/`end` in ns, `fault_type`, `service`, `id`).
 pub fn parse_labels(path: &Path, text: &str) -> Result<(Option<String>, Vec<FaultWindow>)> {
-    let v: serde_json::Value =
-        serde_json::from_str(text).map_err(|e| bad(path, e.to_string()))?;
+    let v: serde_json::Value = serde_json::from_str(text).map_err(|e| bad(path, e.to_string()))?;
     let scenario = v.get("scenario").and_then(|s| s.as_str()).map(String::from);
     let mut out = Vec::new();
     if let Some(faults) = v.get("faults").and_then(|f| f.as_array()) {
@@ -503,7 +506,11 @@ fn draw_timeline_on<DB: DrawingBackend>(
     if !t.faults.is_empty() {
         y += 12;
         legend
-            .draw_text("faults (shaded)", &(FAMILY, 16).into_font().color(&BLACK), (10, y))
+            .draw_text(
+                "faults (shaded)",
+                &(FAMILY, 16).into_font().color(&BLACK),
+                (10, y),
+            )
             .map_err(e2s)?;
         y += 24;
         for f in &t.faults {
@@ -527,7 +534,11 @@ fn draw_timeline_on<DB: DrawingBackend>(
     if !t.actions.is_empty() {
         y += 12;
         legend
-            .draw_text("agent actions (lines)", &(FAMILY, 16).into_font().color(&BLACK), (10, y))
+            .draw_text(
+                "agent actions (lines)",
+                &(FAMILY, 16).into_font().color(&BLACK),
+                (10, y),
+            )
             .map_err(e2s)?;
         y += 24;
         for (ai, a) in t.actions.iter().enumerate().take(30) {
@@ -761,12 +772,13 @@ pub fn draw_sweep(
     formats: &[Format],
 ) -> Result<Vec<PathBuf>> {
     std::fs::create_dir_all(dir).map_err(|e| SweepError::io(dir, e))?;
-    let scenarios = rows.iter().map(|r| &r.scenario).collect::<BTreeSet<_>>().len();
+    let scenarios = rows
+        .iter()
+        .map(|r| &r.scenario)
+        .collect::<BTreeSet<_>>()
+        .len();
     let (nr, nc) = grid_dims(scenarios);
-    let size = (
-        40 + 520 * nc as u32,
-        40 + 380 * nr as u32,
-    );
+    let size = (40 + 520 * nc as u32, 40 + 380 * nr as u32);
     let mut out = Vec::new();
     for f in formats {
         let ext = match f {

@@ -80,7 +80,11 @@ impl EpisodeRunner for FakeRunner {
         let r1 = splitmix(h);
         let r2 = splitmix(r1);
         let r3 = splitmix(r2);
-        let policy_bonus = if k.policy.contains("oracle") { 0.4 } else { 0.0 };
+        let policy_bonus = if k.policy.contains("oracle") {
+            0.4
+        } else {
+            0.0
+        };
         let recovered = unit(r1) < 0.3 + policy_bonus;
         let mut components = BTreeMap::new();
         components.insert("slo".to_string(), -10.0 * unit(r2));
@@ -88,7 +92,7 @@ impl EpisodeRunner for FakeRunner {
         let ret = components.values().sum::<f64>() + if recovered { 5.0 } else { 0.0 };
         let localization = k.policy.contains("oracle").then(|| {
             let mut m = BTreeMap::new();
-            m.insert("ac@1".to_string(), if r3 % 4 == 0 { 0.0 } else { 1.0 });
+            m.insert("ac@1".to_string(), if r3.is_multiple_of(4) { 0.0 } else { 1.0 });
             m.insert("ac@3".to_string(), 1.0);
             m
         });

@@ -77,7 +77,8 @@ impl EpisodeRunner for SimRunner {
         let k = &job.key;
         let mut sc = self.scenario(&k.scenario)?;
         apply_overrides(&mut sc, &job.params)?;
-        let mut policy = sim_agents::policy_by_name(&k.policy, k.seed).map_err(|e| e.to_string())?;
+        let mut policy =
+            sim_agents::policy_by_name(&k.policy, k.seed).map_err(|e| e.to_string())?;
         let rep = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             sim_agents::run_episode(&sc, policy.as_mut(), k.seed)
         }))

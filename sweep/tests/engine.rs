@@ -153,7 +153,7 @@ fn merge_rejects_shards_of_different_sweeps() {
     };
     run_sweep(&spec(), &a, &o0, &runner).unwrap();
     run_sweep(&other, &a, &o1, &runner).unwrap();
-    let err = merge(&[a.clone()], &tmp("diff-out")).unwrap_err();
+    let err = merge(std::slice::from_ref(&a), &tmp("diff-out")).unwrap_err();
     assert!(err.to_string().contains("different sweep"), "{err}");
     let _ = std::fs::remove_dir_all(&a);
 }
@@ -185,16 +185,29 @@ fn resume_after_failure_and_torn_write_equals_uninterrupted() {
     };
     let err = run_sweep(&spec(), &dir, &opts(2), &flaky).unwrap_err();
     assert!(
-        matches!(err, SweepError::EpisodesFailed { failed: 16, total: 56, .. }),
+        matches!(
+            err,
+            SweepError::EpisodesFailed {
+                failed: 16,
+                total: 56,
+                ..
+            }
+        ),
         "{err}"
     );
-    assert!(!dir.join("episodes.jsonl").exists(), "no final output after failures");
+    assert!(
+        !dir.join("episodes.jsonl").exists(),
+        "no final output after failures"
+    );
     // A torn last line, as left by kill -9 in the middle of a write.
     let jpath = dir.join("journal.jsonl");
     let journal = read(&jpath);
     let lines = journal.lines().count();
     assert_eq!(lines, 40);
-    let mut f = std::fs::OpenOptions::new().append(true).open(&jpath).unwrap();
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&jpath)
+        .unwrap();
     std::io::Write::write_all(&mut f, b"{\"scenario\":\"s-a\",\"policy\":\"no").unwrap();
     drop(f);
 
@@ -269,9 +282,16 @@ fn parquet_reads_back_with_all_rows_and_columns() {
         "events",
         "wall_s",
     ] {
-        assert!(names.iter().any(|x| x == n), "missing column {n}: {names:?}");
+        assert!(
+            names.iter().any(|x| x == n),
+            "missing column {n}: {names:?}"
+        );
     }
-    let rows: Vec<_> = r.get_row_iter(None).unwrap().collect::<Result<_, _>>().unwrap();
+    let rows: Vec<_> = r
+        .get_row_iter(None)
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
     assert_eq!(rows.len(), 56);
     let first = rows[0].to_string();
     assert!(first.contains("s-a") && first.contains("noop"), "{first}");

@@ -44,7 +44,10 @@ fn slurm_and_kubernetes_detection() {
         .unwrap();
     assert_eq!((s.index, s.count, src), (1, 3, ShardSource::Kubernetes));
     let (s, _) = Shard::from_env(
-        env(&[("JOB_COMPLETION_INDEX", "0"), ("BLASTRADIUS_SHARD_COUNT", "2")]),
+        env(&[
+            ("JOB_COMPLETION_INDEX", "0"),
+            ("BLASTRADIUS_SHARD_COUNT", "2"),
+        ]),
         None,
     )
     .unwrap()
@@ -118,7 +121,10 @@ fn journal_prefixes_load_as_row_prefixes() {
         let l = journal::parse(std::path::Path::new("j"), &bytes[..cut]).unwrap();
         let whole = ends.iter().filter(|&&e| e <= cut).count();
         assert_eq!(l.rows.len(), whole, "cut at {cut}");
-        assert_eq!(l.valid_len as usize, if whole == 0 { 0 } else { ends[whole - 1] });
+        assert_eq!(
+            l.valid_len as usize,
+            if whole == 0 { 0 } else { ends[whole - 1] }
+        );
         assert_eq!(l.torn, cut != l.valid_len as usize);
     }
 }

@@ -26,6 +26,7 @@ if ! command -v slurmctld >/dev/null || ! command -v munged >/dev/null; then
         || { echo "SKIP: could not install slurm from Debian packages"; exit 0; }
 fi
 BASE=$(mktemp -d /tmp/br-slurm.XXXXXX)
+chmod 755 "$BASE"
 NAME=$(hostname -s)
 export SLURM_CONF=$BASE/slurm.conf
 teardown() {
