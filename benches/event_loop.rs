@@ -39,7 +39,11 @@ fn tandem(k: usize, lambda: f64, horizon_s: u64) -> Scenario {
     );
     let mut sc = Scenario::from_toml_str(&text).expect("bench scenario");
     for i in 0..k.saturating_sub(1) {
-        let mut e = EdgeSpec::default_for(&format!("s{i}"), &format!("s{}", i + 1), ServiceKind::Stateless);
+        let mut e = EdgeSpec::default_for(
+            &format!("s{i}"),
+            &format!("s{}", i + 1),
+            ServiceKind::Stateless,
+        );
         e.latency = DurationDist::constant(SimDuration::ZERO);
         sc.edges.push(e);
     }

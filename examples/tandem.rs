@@ -18,7 +18,10 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     args.iter()
         .position(|a| a == name)
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("bad value for {name}: {v}")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("bad value for {name}: {v}"))
+        })
         .unwrap_or(default)
 }
 
@@ -27,7 +30,8 @@ fn tandem(k: usize, c: u32, lambda: f64, mu: f64, horizon_s: f64) -> Scenario {
     let mean = SimDuration::from_nanos((1e9 / mu).round() as u64);
     let services: Vec<ServiceSpec> = (0..k)
         .map(|i| {
-            let mut s = ServiceSpec::simple(&format!("station-{i}"), DurationDist::exponential(mean));
+            let mut s =
+                ServiceSpec::simple(&format!("station-{i}"), DurationDist::exponential(mean));
             s.workers = c;
             s.queue_capacity = u32::MAX;
             s.resources.cpu_request = Cpu(c * 1000);
@@ -61,7 +65,11 @@ fn tandem(k: usize, c: u32, lambda: f64, mu: f64, horizon_s: f64) -> Scenario {
         .collect();
     let edges = (0..k.saturating_sub(1))
         .map(|i| {
-            let mut e = EdgeSpec::default_for(&format!("station-{i}"), &format!("station-{}", i + 1), ServiceKind::Stateless);
+            let mut e = EdgeSpec::default_for(
+                &format!("station-{i}"),
+                &format!("station-{}", i + 1),
+                ServiceKind::Stateless,
+            );
             e.latency = DurationDist::constant(SimDuration::ZERO);
             e
         })
@@ -72,16 +80,25 @@ fn tandem(k: usize, c: u32, lambda: f64, mu: f64, horizon_s: f64) -> Scenario {
         description: "Jackson tandem of M/M/C stations (shared/bench/README.md)".into(),
         duration: horizon,
         scrape_interval: SimDuration::from_secs(1),
-        telemetry: TelemetrySpec { trace_sample_rate: 0.0, retain_scrapes: 1, ..TelemetrySpec::default() },
+        telemetry: TelemetrySpec {
+            trace_sample_rate: 0.0,
+            retain_scrapes: 1,
+            ..TelemetrySpec::default()
+        },
         cluster: ClusterSpec::default(),
         nodes,
         services,
         edges,
         workload: vec![WorkloadSpec {
             entry: "station-0".into(),
-            arrivals: ArrivalSpec::Open { rate: RateSpec::Constant { rps: lambda } },
+            arrivals: ArrivalSpec::Open {
+                rate: RateSpec::Constant { rps: lambda },
+            },
             mix: vec![],
-            client: ClientSpec { timeout: SimDuration::from_secs(1_000_000), ..ClientSpec::default() },
+            client: ClientSpec {
+                timeout: SimDuration::from_secs(1_000_000),
+                ..ClientSpec::default()
+            },
         }],
         slos: vec![],
     }
@@ -104,8 +121,17 @@ fn main() {
     let wall = t0.elapsed().as_secs_f64();
 
     let warmup = (horizon * 0.1 * 1e9) as u64;
-    let recs: Vec<_> = sim.telemetry().requests.iter().filter(|r| r.arrival >= warmup && r.status.is_ok()).collect();
-    let mean = recs.iter().map(|r| (r.end - r.arrival) as f64 / 1e9).sum::<f64>() / recs.len().max(1) as f64;
+    let recs: Vec<_> = sim
+        .telemetry()
+        .requests
+        .iter()
+        .filter(|r| r.arrival >= warmup && r.status.is_ok())
+        .collect();
+    let mean = recs
+        .iter()
+        .map(|r| (r.end - r.arrival) as f64 / 1e9)
+        .sum::<f64>()
+        / recs.len().max(1) as f64;
     let visits = sim.counters().visits;
     println!(
         "{{\"stations\":{k},\"servers\":{c},\"lambda\":{lambda},\"mu\":{mu},\"horizon_s\":{horizon},\"seed\":{seed},\"visits\":{visits},\"completed\":{},\"events\":{},\"wall_s\":{wall:.4},\"visits_per_s\":{:.0},\"mean_latency_s\":{mean:.6}}}",

@@ -15,7 +15,11 @@ use clap::{Parser, Subcommand};
 mod cli;
 
 #[derive(Debug, Parser)]
-#[command(name = "blastradius", version, about = "Deterministic microservice failure simulator for research on SRE agents")]
+#[command(
+    name = "blastradius",
+    version,
+    about = "Deterministic microservice failure simulator for research on SRE agents"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

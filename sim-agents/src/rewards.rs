@@ -165,7 +165,7 @@ pub const BOUNDS: [(f64, f64); 7] = [
     (-0.5, 0.0),
     (-1.5, 0.5),
     (-1.0, 1.0),
-    (-1.05, 0.1),
+    (-1.8, 0.1),
 ];
 
 /// Topology / critical-path load, in [-1, 0.5]: decreasing in the critical component's CPU
@@ -216,8 +216,8 @@ pub fn r_uptime(s: &RewardState) -> f64 {
     2.0 * s.availability - 1.0
 }
 
-/// Efficiency, in [-1.05, 0.1]: +0.1 for not touching the system, -0.05 for a change; -0.25 per
-/// restart beyond one in the last 5 steps (up to 3); -0.1 for a disruptive change to a system
+/// Efficiency, in [-1.8, 0.1]: +0.1 for not touching the system, -0.05 for a change; -0.5 per
+/// restart beyond one in the last 5 steps (up to 3: restart spam must never pay); -0.1 for a disruptive change to a system
 /// that was healthy; -0.15 x the cloud spend.
 pub fn r_efficiency(prev: &RewardState, a: &ActionCost, next: &RewardState) -> f64 {
     let mut r = if a.kind.is_mutating() && a.applied {
@@ -228,7 +228,7 @@ pub fn r_efficiency(prev: &RewardState, a: &ActionCost, next: &RewardState) -> f
     if a.kind == ActionKind::Invalid {
         r = 0.0;
     }
-    r -= 0.25 * a.recent_restarts.saturating_sub(1).min(3) as f64;
+    r -= 0.5 * a.recent_restarts.saturating_sub(1).min(3) as f64;
     if a.kind.is_mutating() && a.applied && prev.is_healthy() && a.kind != ActionKind::Throttle {
         r -= 0.1;
     }

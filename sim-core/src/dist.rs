@@ -46,7 +46,9 @@ pub enum DurationDist {
 
 impl Default for DurationDist {
     fn default() -> Self {
-        DurationDist::Constant { value: SimDuration::ZERO }
+        DurationDist::Constant {
+            value: SimDuration::ZERO,
+        }
     }
 }
 
@@ -65,7 +67,9 @@ impl DurationDist {
         match self {
             DurationDist::Constant { value } => value.0 as f64,
             DurationDist::Exponential { mean } => mean.0 as f64,
-            DurationDist::Lognormal { median, sigma } => median.0 as f64 * (sigma * sigma / 2.0).exp(),
+            DurationDist::Lognormal { median, sigma } => {
+                median.0 as f64 * (sigma * sigma / 2.0).exp()
+            }
             DurationDist::Uniform { low, high } => (low.0 as f64 + high.0 as f64) / 2.0,
             DurationDist::Empirical { values } => {
                 values.iter().map(|v| v.0 as f64).sum::<f64>() / values.len().max(1) as f64
@@ -76,11 +80,17 @@ impl DurationDist {
     /// Checks the parameters; the error says which one is wrong.
     pub fn validate(&self) -> Result<(), String> {
         match self {
-            DurationDist::Lognormal { sigma, .. } if !(sigma.is_finite() && *sigma >= 0.0 && *sigma <= 10.0) => {
+            DurationDist::Lognormal { sigma, .. }
+                if !(sigma.is_finite() && *sigma >= 0.0 && *sigma <= 10.0) =>
+            {
                 Err(format!("sigma must be in [0, 10], got {sigma}"))
             }
-            DurationDist::Uniform { low, high } if low > high => Err(format!("low {low} is above high {high}")),
-            DurationDist::Empirical { values } if values.is_empty() => Err("values must not be empty".into()),
+            DurationDist::Uniform { low, high } if low > high => {
+                Err(format!("low {low} is above high {high}"))
+            }
+            DurationDist::Empirical { values } if values.is_empty() => {
+                Err("values must not be empty".into())
+            }
             _ => Ok(()),
         }
     }
@@ -95,7 +105,9 @@ impl DurationDist {
                 let v = median.0 as f64 * (sigma * standard_normal(rng)).exp();
                 (v.min(1e15) + 0.5) as u64
             }
-            DurationDist::Uniform { low, high } => low.0 + (unit(rng) * (high.0 - low.0) as f64).round() as u64,
+            DurationDist::Uniform { low, high } => {
+                low.0 + (unit(rng) * (high.0 - low.0) as f64).round() as u64
+            }
             DurationDist::Empirical { values } => {
                 values[crate::rng::below(rng, values.len() as u32) as usize].0
             }
@@ -116,11 +128,21 @@ mod tests {
     #[test]
     fn sample_means() {
         let mut r = stream(1, StreamKind::Service, 0);
-        let d = DurationDist::Lognormal { median: SimDuration(1_000_000), sigma: 0.5 };
+        let d = DurationDist::Lognormal {
+            median: SimDuration(1_000_000),
+            sigma: 0.5,
+        };
         let n = 100_000;
         let m = (0..n).map(|_| d.sample(&mut r) as f64).sum::<f64>() / n as f64;
-        assert!((m / d.mean_ns() - 1.0).abs() < 0.02, "{m} vs {}", d.mean_ns());
-        let u = DurationDist::Uniform { low: SimDuration(10), high: SimDuration(20) };
+        assert!(
+            (m / d.mean_ns() - 1.0).abs() < 0.02,
+            "{m} vs {}",
+            d.mean_ns()
+        );
+        let u = DurationDist::Uniform {
+            low: SimDuration(10),
+            high: SimDuration(20),
+        };
         for _ in 0..1000 {
             let x = u.sample(&mut r);
             assert!((10..=20).contains(&x));
@@ -134,7 +156,12 @@ mod tests {
             d: DurationDist,
         }
         let w: W = toml::from_str(r#"d = { kind = "exponential", mean = "4ms" }"#).unwrap();
-        assert_eq!(w.d, DurationDist::Exponential { mean: SimDuration(4_000_000) });
+        assert_eq!(
+            w.d,
+            DurationDist::Exponential {
+                mean: SimDuration(4_000_000)
+            }
+        );
         assert!(toml::from_str::<W>(r#"d = { kind = "gamma", mean = "4ms" }"#).is_err());
     }
 }

@@ -92,7 +92,12 @@ pub struct PodEntity {
 pub(crate) fn build_world(topo: &Arc<Topology>, rt: Runtime) -> World {
     let mut world = World::new();
     for (i, n) in topo.scenario.nodes.iter().enumerate() {
-        world.spawn(NodeEntity { id: i as u32, name: n.name.clone(), zone: n.zone.clone(), up: rt.nodes[i].up });
+        world.spawn(NodeEntity {
+            id: i as u32,
+            name: n.name.clone(),
+            zone: n.zone.clone(),
+            up: rt.nodes[i].up,
+        });
     }
     for (i, s) in topo.scenario.services.iter().enumerate() {
         world.spawn(ServiceEntity {
@@ -104,7 +109,12 @@ pub(crate) fn build_world(topo: &Arc<Topology>, rt: Runtime) -> World {
         });
     }
     for (i, e) in topo.edges.iter().enumerate() {
-        world.spawn(EdgeEntity { id: i as u32, from: e.from, to: e.to, protocol: e.spec.protocol });
+        world.spawn(EdgeEntity {
+            id: i as u32,
+            from: e.from,
+            to: e.to,
+            protocol: e.spec.protocol,
+        });
     }
     world.insert_resource(TopologyRes(topo.clone()));
     world.insert_resource(Window(topo.scenario.scrape_interval.0));
@@ -116,7 +126,15 @@ pub(crate) fn build_world(topo: &Arc<Topology>, rt: Runtime) -> World {
 /// The per-window schedule.
 pub(crate) fn window_schedule() -> Schedule {
     let mut s = Schedule::default();
-    s.add_systems((memory_system, autoscale_system, scrape_system, mirror_system).chain());
+    s.add_systems(
+        (
+            memory_system,
+            autoscale_system,
+            scrape_system,
+            mirror_system,
+        )
+            .chain(),
+    );
     s
 }
 
@@ -134,7 +152,8 @@ fn autoscale_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>, w: Res<
 fn scrape_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>, w: Res<Window>) {
     let rt = &mut st.bypass_change_detection().0;
     let scrape = rt.scrape(&topo.0, w.0);
-    rt.telemetry.push_scrape(scrape, topo.0.scenario.telemetry.retain_scrapes);
+    rt.telemetry
+        .push_scrape(scrape, topo.0.scenario.telemetry.retain_scrapes);
 }
 
 fn mirror_system(

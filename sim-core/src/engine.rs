@@ -21,7 +21,7 @@
 
 use crate::hist::LatencyHist;
 use crate::model::*;
-use crate::rng::{StreamKind, bernoulli, below, mix64, stream, unit};
+use crate::rng::{StreamKind, below, bernoulli, mix64, stream, unit};
 use crate::scenario::{ArrivalSpec, LoadBalancing};
 use crate::telemetry::*;
 use crate::time::SECONDS;
@@ -194,7 +194,12 @@ pub(crate) struct Slab<T> {
 
 impl<T> Default for Slab<T> {
     fn default() -> Self {
-        Slab { items: vec![], gens: vec![], live: vec![], free: vec![] }
+        Slab {
+            items: vec![],
+            gens: vec![],
+            live: vec![],
+            free: vec![],
+        }
     }
 }
 
@@ -459,7 +464,11 @@ impl Runtime {
         let nsvc = sc.services.len();
         let nedge = topo.edges.len();
         let nw = sc.workload.len();
-        let mk = |k: StreamKind, n: usize| (0..n).map(|i| stream(seed, k, i as u64)).collect::<Vec<_>>();
+        let mk = |k: StreamKind, n: usize| {
+            (0..n)
+                .map(|i| stream(seed, k, i as u64))
+                .collect::<Vec<_>>()
+        };
         let mut users = Vec::new();
         let mut rt = Runtime {
             seed,
@@ -507,7 +516,11 @@ impl Runtime {
                     win: LatencyHist::default(),
                     win_requests: 0,
                     win_errors: 0,
-                    hpa_next: s.autoscaler.as_ref().map(|a| a.period.0).unwrap_or(u64::MAX),
+                    hpa_next: s
+                        .autoscaler
+                        .as_ref()
+                        .map(|a| a.period.0)
+                        .unwrap_or(u64::MAX),
                     hpa_low_since: u64::MAX,
                 })
                 .collect(),
@@ -541,7 +554,10 @@ impl Runtime {
         for (w, spec) in sc.workload.iter().enumerate() {
             match &spec.arrivals {
                 ArrivalSpec::Open { .. } => rt.schedule_next_arrival(topo, w as u32),
-                ArrivalSpec::Closed { users: n, think_time } => {
+                ArrivalSpec::Closed {
+                    users: n,
+                    think_time,
+                } => {
                     for _ in 0..*n {
                         let u = users.len() as u32;
                         users.push(UserRt { workload: w as u32 });
@@ -563,7 +579,9 @@ impl Runtime {
             if t >= until {
                 break;
             }
-            let Some((t, ev)) = self.queue.pop() else { break };
+            let Some((t, ev)) = self.queue.pop() else {
+                break;
+            };
             self.now = t;
             self.counters.events += 1;
             self.handle(topo, ev);
@@ -584,7 +602,9 @@ impl Runtime {
             Ev::Send(i, g) => {
                 if self.invs.valid(i, g) && self.invs.items[i as usize].state == InvState::Backoff {
                     match self.invs.items[i as usize].caller {
-                        Caller::Job(j, jg) if !self.jobs.valid(j, jg) => self.complete_inv(topo, i, Status::Reset),
+                        Caller::Job(j, jg) if !self.jobs.valid(j, jg) => {
+                            self.complete_inv(topo, i, Status::Reset)
+                        }
                         _ => self.start_attempt(topo, i),
                     }
                 }
@@ -639,7 +659,9 @@ impl Runtime {
     // ------------------------------------------------------------------ arrivals
 
     fn schedule_next_arrival(&mut self, topo: &Topology, w: u32) {
-        let ArrivalSpec::Open { rate } = &topo.scenario.workload[w as usize].arrivals else { return };
+        let ArrivalSpec::Open { rate } = &topo.scenario.workload[w as usize].arrivals else {
+            return;
+        };
         let max = rate.max_rate();
         if max <= 0.0 {
             return;
@@ -673,7 +695,10 @@ impl Runtime {
             mix[0].0
         } else {
             let u = unit(&mut self.rng_arrivals[w as usize]);
-            mix.iter().find(|m| u < m.1).unwrap_or(&mix[mix.len() - 1]).0
+            mix.iter()
+                .find(|m| u < m.1)
+                .unwrap_or(&mix[mix.len() - 1])
+                .0
         };
         let trace = self.next_trace;
         self.next_trace += 1;
@@ -769,7 +794,8 @@ impl Runtime {
             return;
         }
         let g = self.invs.generation(i);
-        self.queue.push(now + es.timeout.0, Ev::Timeout(i, attempt, g));
+        self.queue
+            .push(now + es.timeout.0, Ev::Timeout(i, attempt, g));
         let inv = &mut self.invs.items[i as usize];
         let pool_size = self.edges[edge].pool_override.or(es.pool_size);
         if let (Some(size), true) = (pool_size, inv.caller_pod != NONE) {
@@ -811,7 +837,8 @@ impl Runtime {
             self.refuse(topo, i, "no ready endpoints");
             return;
         };
-        if !self.partitions.is_empty() && caller_pod != NONE && self.partitioned(caller_pod, target) {
+        if !self.partitions.is_empty() && caller_pod != NONE && self.partitioned(caller_pod, target)
+        {
             // packets dropped: the caller only learns through its timeout
             self.invs.items[i as usize].target = target;
             self.pods[target as usize].outstanding += 1;
@@ -821,8 +848,16 @@ impl Runtime {
         let mut lat = es.spec.latency.sample(rng);
         let mut loss = 0.0;
         if self.net_faults > 0 {
-            const CLEAN: NetFault = NetFault { delay: 0, jitter: 0, loss: 0.0 };
-            let from = if caller_pod != NONE { self.pods[caller_pod as usize].net } else { CLEAN };
+            const CLEAN: NetFault = NetFault {
+                delay: 0,
+                jitter: 0,
+                loss: 0.0,
+            };
+            let from = if caller_pod != NONE {
+                self.pods[caller_pod as usize].net
+            } else {
+                CLEAN
+            };
             for nf in [self.edges[edge].net, from, self.pods[target as usize].net] {
                 if !nf.is_none() {
                     lat += nf.delay;
@@ -839,7 +874,8 @@ impl Runtime {
             return; // lost: the timeout will fire
         }
         self.invs.items[i as usize].refs += 1;
-        self.queue.push(self.now + lat, Ev::Deliver(i, attempt, target));
+        self.queue
+            .push(self.now + lat, Ev::Deliver(i, attempt, target));
     }
 
     fn refuse(&mut self, topo: &Topology, i: u32, why: &str) {
@@ -847,13 +883,23 @@ impl Runtime {
         let attempt = inv.attempts;
         if inv.caller_pod != NONE {
             let (cp, to) = (inv.caller_pod, topo.edges[inv.edge as usize].to);
-            self.log(topo, cp, Severity::Error, LogTemplate::ConnectionRefused, || {
-                format!("dial tcp {}: connect: connection refused ({why})", topo.service(to).name)
-            });
+            self.log(
+                topo,
+                cp,
+                Severity::Error,
+                LogTemplate::ConnectionRefused,
+                || {
+                    format!(
+                        "dial tcp {}: connect: connection refused ({why})",
+                        topo.service(to).name
+                    )
+                },
+            );
         }
         if self.invs.items[i as usize].sync {
             self.invs.items[i as usize].refs += 1;
-            self.queue.push(self.now, Ev::Response(i, attempt, Status::Refused));
+            self.queue
+                .push(self.now, Ev::Response(i, attempt, Status::Refused));
         }
     }
 
@@ -878,7 +924,12 @@ impl Runtime {
             return Some(ready[0]);
         }
         // weighted (reroute) mode when any weight differs from the default
-        if self.custom_weights && ready.iter().any(|&p| self.pods[p as usize].weight != 100 || self.nodes[self.pods[p as usize].node as usize].weight != 100) {
+        if self.custom_weights
+            && ready.iter().any(|&p| {
+                self.pods[p as usize].weight != 100
+                    || self.nodes[self.pods[p as usize].node as usize].weight != 100
+            })
+        {
             // smooth weighted round robin (nginx), deterministic
             let mut total: i64 = 0;
             let mut best = NONE;
@@ -961,7 +1012,11 @@ impl Runtime {
             let r = &es.retry;
             let base = r.backoff.0 as f64 * r.multiplier.powi(attempts as i32 - 1);
             let base = base.min(r.max_backoff.0 as f64);
-            let jit = if r.jitter > 0.0 { unit(&mut self.rng_retry[edge]) * r.jitter * base } else { 0.0 };
+            let jit = if r.jitter > 0.0 {
+                unit(&mut self.rng_retry[edge]) * r.jitter * base
+            } else {
+                0.0
+            };
             let delay = (base * (1.0 - r.jitter) + jit).max(0.0) as u64;
             self.counters.retries += 1;
             if caller_pod != NONE {
@@ -976,7 +1031,9 @@ impl Runtime {
     }
 
     fn release_conn(&mut self, topo: &Topology, edge: u32, caller_pod: u32) {
-        let Some(pool) = self.pools.get_mut(&(edge, caller_pod)) else { return };
+        let Some(pool) = self.pools.get_mut(&(edge, caller_pod)) else {
+            return;
+        };
         pool.in_use = pool.in_use.saturating_sub(1);
         // hand the connection to the oldest live waiter
         while let Some((w, att, g)) = pool.waiters.pop_front() {
@@ -1008,10 +1065,14 @@ impl Runtime {
                 if r.user != NONE {
                     let u = r.user;
                     let w = self.users[u as usize].workload as usize;
-                    if let ArrivalSpec::Closed { think_time, .. } = &topo.scenario.workload[w].arrivals {
+                    if let ArrivalSpec::Closed { think_time, .. } =
+                        &topo.scenario.workload[w].arrivals
+                    {
                         // a user needs at least 1 ms to send the next request (keeps the clock
                         // moving when every request fails at once)
-                        let t = think_time.sample(&mut self.rng_arrivals[w]).max(MIN_THINK_NS);
+                        let t = think_time
+                            .sample(&mut self.rng_arrivals[w])
+                            .max(MIN_THINK_NS);
                         if self.now + t < self.end {
                             self.queue.push(self.now + t, Ev::UserWake(u));
                         }
@@ -1088,7 +1149,9 @@ impl Runtime {
             return;
         }
         let pod = &mut self.pods[p];
-        if pod.queue.len() as u32 >= topo.scenario.services[pod.service as usize].queue_capacity && pod.busy >= pod.workers {
+        if pod.queue.len() as u32 >= topo.scenario.services[pod.service as usize].queue_capacity
+            && pod.busy >= pod.workers
+        {
             pod.win.rejected += 1;
             pod.win.requests += 1;
             pod.win.errors += 1;
@@ -1138,7 +1201,14 @@ impl Runtime {
     /// Sends the answer of an attempt back over the network (sync calls), applying the same
     /// edge and pod network faults as the request path; a lost answer (or an async call's end)
     /// just drops the reference.
-    fn respond_or_drop(&mut self, topo: &Topology, i: u32, attempt: u32, st: Status, from_pod: u32) {
+    fn respond_or_drop(
+        &mut self,
+        topo: &Topology,
+        i: u32,
+        attempt: u32,
+        st: Status,
+        from_pod: u32,
+    ) {
         // the reference taken by Deliver becomes the Response's
         let inv = &self.invs.items[i as usize];
         if inv.sync {
@@ -1146,9 +1216,21 @@ impl Runtime {
             let rng = &mut self.rng_net[edge];
             let mut lat = topo.edges[edge].spec.latency.sample(rng);
             if self.net_faults > 0 {
-                const CLEAN: NetFault = NetFault { delay: 0, jitter: 0, loss: 0.0 };
-                let to = if inv.caller_pod != NONE { self.pods[inv.caller_pod as usize].net } else { CLEAN };
-                let from = if from_pod != NONE { self.pods[from_pod as usize].net } else { CLEAN };
+                const CLEAN: NetFault = NetFault {
+                    delay: 0,
+                    jitter: 0,
+                    loss: 0.0,
+                };
+                let to = if inv.caller_pod != NONE {
+                    self.pods[inv.caller_pod as usize].net
+                } else {
+                    CLEAN
+                };
+                let from = if from_pod != NONE {
+                    self.pods[from_pod as usize].net
+                } else {
+                    CLEAN
+                };
                 let mut loss = 0.0;
                 for nf in [self.edges[edge].net, from, to] {
                     if !nf.is_none() {
@@ -1166,7 +1248,8 @@ impl Runtime {
                     return;
                 }
             }
-            self.queue.push(self.now + lat, Ev::Response(i, attempt, st));
+            self.queue
+                .push(self.now + lat, Ev::Response(i, attempt, st));
         } else {
             let inv = &mut self.invs.items[i as usize];
             inv.refs = inv.refs.saturating_sub(1);
@@ -1183,7 +1266,9 @@ impl Runtime {
         } else {
             0
         };
-        base.saturating_add(pod.mem_requests).saturating_add(pod.mem_pressure).saturating_add(leak)
+        base.saturating_add(pod.mem_requests)
+            .saturating_add(pod.mem_pressure)
+            .saturating_add(leak)
     }
 
     fn start_job(&mut self, topo: &Topology, j: u32) {
@@ -1284,11 +1369,19 @@ impl Runtime {
         while k < op.stages.len() {
             let mut pending = 0;
             for c in &op.stages[k] {
-                if c.probability < 1.0 && !bernoulli(&mut self.rng_branch[svc as usize], c.probability) {
+                if c.probability < 1.0
+                    && !bernoulli(&mut self.rng_branch[svc as usize], c.probability)
+                {
                     continue;
                 }
-                let caller = if c.sync { Caller::Job(j, g) } else { Caller::Detached };
-                let i = self.new_inv(caller, root, c.edge, c.op, pod, svc, span, c.sync, c.optional);
+                let caller = if c.sync {
+                    Caller::Job(j, g)
+                } else {
+                    Caller::Detached
+                };
+                let i = self.new_inv(
+                    caller, root, c.edge, c.op, pod, svc, span, c.sync, c.optional,
+                );
                 if c.sync {
                     pending += 1;
                     let job = &mut self.jobs.items[j as usize];
@@ -1326,10 +1419,17 @@ impl Runtime {
         let mut k = from as usize;
         loop {
             let r = &self.roots.items[root as usize];
-            let Some(stage) = r.script.get(node as usize).and_then(|n| n.stages.get(k)) else { break };
+            let Some(stage) = r.script.get(node as usize).and_then(|n| n.stages.get(k)) else {
+                break;
+            };
             let calls: Vec<(u32, OpId, bool)> = stage
                 .iter()
-                .filter_map(|&c| r.script.get(c as usize).filter(|_| c > node).map(|n| (c, n.op, n.sync)))
+                .filter_map(|&c| {
+                    r.script
+                        .get(c as usize)
+                        .filter(|_| c > node)
+                        .map(|n| (c, n.op, n.sync))
+                })
                 .collect();
             let mut pending = 0;
             for (child, op, sync) in calls {
@@ -1338,7 +1438,11 @@ impl Runtime {
                     self.script_calls_without_edge += 1;
                     continue;
                 };
-                let caller = if sync { Caller::Job(j, g) } else { Caller::Detached };
+                let caller = if sync {
+                    Caller::Job(j, g)
+                } else {
+                    Caller::Detached
+                };
                 let i = self.new_inv(caller, root, edge, op, pod, svc, span, sync, false);
                 self.invs.items[i as usize].script = child;
                 if sync {
@@ -1374,7 +1478,9 @@ impl Runtime {
     }
 
     fn start_scripted_root(&mut self, topo: &Topology, req: ScriptedRequest) {
-        let Some(first) = req.nodes.first() else { return };
+        let Some(first) = req.nodes.first() else {
+            return;
+        };
         let op = first.op;
         let w = req.workload;
         self.counters.arrivals += 1;
@@ -1403,7 +1509,17 @@ impl Runtime {
 
     fn finish_job(&mut self, topo: &Topology, j: u32) {
         let job = &self.jobs.items[j as usize];
-        let job = JobDone { pod: job.pod, op: job.op, inv: job.inv, attempt: job.attempt, root: job.root, span: job.span, arrived: job.arrived, mem: job.mem, failed: job.failed };
+        let job = JobDone {
+            pod: job.pod,
+            op: job.op,
+            inv: job.inv,
+            attempt: job.attempt,
+            root: job.root,
+            span: job.span,
+            arrived: job.arrived,
+            mem: job.mem,
+            failed: job.failed,
+        };
         let p = job.pod as usize;
         let st = job.failed.unwrap_or(Status::Ok);
         self.counters.visits += 1;
@@ -1433,14 +1549,19 @@ impl Runtime {
                 service: self.pods[p].service,
                 operation: job.op,
                 pod: job.pod,
-                caller: if inv.caller_service == NONE { None } else { Some(inv.caller_service) },
+                caller: if inv.caller_service == NONE {
+                    None
+                } else {
+                    Some(inv.caller_service)
+                },
                 start: job.arrived,
                 duration: lat,
                 status: st,
                 attempt: job.attempt,
                 sync: inv.sync,
             };
-            self.telemetry.push_span(rec, topo.scenario.telemetry.retain_spans);
+            self.telemetry
+                .push_span(rec, topo.scenario.telemetry.retain_spans);
         }
         let i = job.inv;
         self.jobs.release(j);
@@ -1452,7 +1573,9 @@ impl Runtime {
 
     fn dispatch_queue(&mut self, topo: &Topology, p: usize) {
         while self.pods[p].busy < self.pods[p].workers {
-            let Some(next) = self.pods[p].queue.pop_front() else { break };
+            let Some(next) = self.pods[p].queue.pop_front() else {
+                break;
+            };
             self.start_job(topo, next);
         }
     }
@@ -1460,7 +1583,14 @@ impl Runtime {
     // ------------------------------------------------------------------ pods
 
     /// Emits a log line, subject to the per-pod, per-template burst limit of the window.
-    pub(crate) fn log(&mut self, topo: &Topology, pod: u32, sev: Severity, t: LogTemplate, message: impl FnOnce() -> String) {
+    pub(crate) fn log(
+        &mut self,
+        topo: &Topology,
+        pod: u32,
+        sev: Severity,
+        t: LogTemplate,
+        message: impl FnOnce() -> String,
+    ) {
         let (service, ok) = if pod != NONE && (pod as usize) < self.pods.len() {
             let pd = &mut self.pods[pod as usize];
             let c = &mut pd.win.logs[t as usize];
@@ -1474,8 +1604,16 @@ impl Runtime {
             self.telemetry.logs_suppressed += 1;
             return;
         }
-        let ev = LogEvent { time: self.now, pod, service, severity: sev, template: t, message: message() };
-        self.telemetry.push_log(ev, topo.scenario.telemetry.retain_logs);
+        let ev = LogEvent {
+            time: self.now,
+            pod,
+            service,
+            severity: sev,
+            template: t,
+            message: message(),
+        };
+        self.telemetry
+            .push_log(ev, topo.scenario.telemetry.retain_logs);
     }
 
     /// Places a pod of service `s` on the best node and boots it (or makes it ready at once for
@@ -1601,7 +1739,8 @@ impl Runtime {
         pod.started_at = self.now + delay;
         let g = pod.generation;
         // the timer first fires when the container starts, then when it is ready
-        self.queue.push(self.now + delay + spec.boot_time.0, Ev::PodTimer(p, g));
+        self.queue
+            .push(self.now + delay + spec.boot_time.0, Ev::PodTimer(p, g));
     }
 
     fn on_pod_timer(&mut self, topo: &Topology, p: u32, g: u32) {
@@ -1610,11 +1749,20 @@ impl Runtime {
             return;
         }
         match pod.phase {
-            Phase::Starting | Phase::CrashLoopBackOff | Phase::Pending | Phase::OomKilled | Phase::Failed
+            Phase::Starting
+            | Phase::CrashLoopBackOff
+            | Phase::Pending
+            | Phase::OomKilled
+            | Phase::Failed
                 if pod.node != NONE =>
             {
                 if pod.crash_on_start {
-                    self.crash(topo, p, Phase::Failed, "container exited with code 1: invalid configuration");
+                    self.crash(
+                        topo,
+                        p,
+                        Phase::Failed,
+                        "container exited with code 1: invalid configuration",
+                    );
                     return;
                 }
                 let pod = &mut self.pods[p as usize];
@@ -1629,7 +1777,9 @@ impl Runtime {
                 let s = pod.service as usize;
                 insert_sorted(&mut self.svcs[s].ready, p);
                 let name = self.pods[p as usize].name.clone();
-                self.log(topo, p, Severity::Info, LogTemplate::Ready, || format!("pod {name} is ready"));
+                self.log(topo, p, Severity::Info, LogTemplate::Ready, || {
+                    format!("pod {name} is ready")
+                });
             }
             Phase::NodeLost => {
                 // eviction timeout passed: the pod is deleted and the deployment replaces it
@@ -1667,8 +1817,9 @@ impl Runtime {
             n.on_cpu = n.on_cpu.saturating_sub(on_cpu);
         }
         // every job of the pod fails with a reset; in slot order (deterministic)
-        let victims: Vec<u32> =
-            (0..self.jobs.items.len() as u32).filter(|&j| self.jobs.live[j as usize] && self.jobs.items[j as usize].pod == p).collect();
+        let victims: Vec<u32> = (0..self.jobs.items.len() as u32)
+            .filter(|&j| self.jobs.live[j as usize] && self.jobs.items[j as usize].pod == p)
+            .collect();
         for j in victims {
             let job = self.jobs.items[j as usize].clone();
             if job.phase == JobPhase::Io && node != NONE {
@@ -1697,30 +1848,53 @@ impl Runtime {
         pod.last_crash = self.now;
         pod.crashes_in_row += 1;
         let k = pod.crashes_in_row.saturating_sub(2).min(20);
-        let backoff =
-            if pod.crashes_in_row <= 1 { 0 } else { (c.initial_backoff.0.saturating_mul(1 << k)).min(c.max_backoff.0) };
+        let backoff = if pod.crashes_in_row <= 1 {
+            0
+        } else {
+            (c.initial_backoff.0.saturating_mul(1 << k)).min(c.max_backoff.0)
+        };
         let name = pod.name.clone();
-        let t = if phase == Phase::OomKilled { LogTemplate::OomKilled } else { LogTemplate::ConfigError };
+        let t = if phase == Phase::OomKilled {
+            LogTemplate::OomKilled
+        } else {
+            LogTemplate::ConfigError
+        };
         self.log(topo, p, Severity::Error, t, || format!("{name}: {why}"));
         if backoff > 0 {
             self.log(topo, p, Severity::Warn, LogTemplate::BackOff, || {
-                format!("Back-off {}s restarting failed container of {name}", backoff / SECONDS)
+                format!(
+                    "Back-off {}s restarting failed container of {name}",
+                    backoff / SECONDS
+                )
             });
         }
         let spec = topo.service(self.pods[p as usize].service);
         let pod = &mut self.pods[p as usize];
         // the termination reason stays visible while the container restarts
-        pod.phase = if backoff > 0 { Phase::CrashLoopBackOff } else { phase };
+        pod.phase = if backoff > 0 {
+            Phase::CrashLoopBackOff
+        } else {
+            phase
+        };
         pod.started_at = self.now + backoff;
         let g = pod.generation;
-        self.queue.push(self.now + backoff + spec.boot_time.0, Ev::PodTimer(p, g));
+        self.queue
+            .push(self.now + backoff + spec.boot_time.0, Ev::PodTimer(p, g));
     }
 
     /// Kills a pod for exceeding its memory limit.
     pub(crate) fn oom_kill(&mut self, topo: &Topology, p: u32) {
         self.counters.oom_kills += 1;
         let lim = self.pods[p as usize].mem_limit;
-        self.crash(topo, p, Phase::OomKilled, &format!("OOMKilled: memory limit {} exceeded", crate::quantity::Memory(lim)));
+        self.crash(
+            topo,
+            p,
+            Phase::OomKilled,
+            &format!(
+                "OOMKilled: memory limit {} exceeded",
+                crate::quantity::Memory(lim)
+            ),
+        );
     }
 
     /// Removes a pod for good (its slot is freed).
@@ -1731,7 +1905,9 @@ impl Runtime {
         self.unready(p);
         self.drop_work(topo, p);
         let name = self.pods[p as usize].name.clone();
-        self.log(topo, p, Severity::Warn, LogTemplate::Killed, || format!("pod {name} terminated: {why}"));
+        self.log(topo, p, Severity::Warn, LogTemplate::Killed, || {
+            format!("pod {name} terminated: {why}")
+        });
         let pod = &mut self.pods[p as usize];
         pod.phase = Phase::Terminated;
         pod.terminating = true;
@@ -1785,7 +1961,9 @@ impl Runtime {
         self.unready(p);
         self.drop_work(topo, p);
         let name = self.pods[p as usize].name.clone();
-        self.log(topo, p, Severity::Info, LogTemplate::Started, || format!("container of {name} restarted"));
+        self.log(topo, p, Severity::Info, LogTemplate::Started, || {
+            format!("container of {name} restarted")
+        });
         let pod = &mut self.pods[p as usize];
         pod.restarts += 1;
         pod.restarts_window += 1;
@@ -1803,7 +1981,13 @@ impl Runtime {
         self.nodes[n as usize].up = false;
         self.node_lost_at[n as usize] = self.now;
         let name = topo.scenario.nodes[n as usize].name.clone();
-        self.log(topo, NONE, Severity::Error, LogTemplate::NodeNotReady, || format!("node {name} status is now: NodeNotReady"));
+        self.log(
+            topo,
+            NONE,
+            Severity::Error,
+            LogTemplate::NodeNotReady,
+            || format!("node {name} status is now: NodeNotReady"),
+        );
         let evict = topo.scenario.cluster.pod_eviction_timeout.0;
         for p in 0..self.pods.len() as u32 {
             let pod = &self.pods[p as usize];
@@ -1854,7 +2038,9 @@ impl Runtime {
         let label = if version == 0 {
             "base".to_string()
         } else {
-            topo.service(s).config_versions[version as usize - 1].label.clone()
+            topo.service(s).config_versions[version as usize - 1]
+                .label
+                .clone()
         };
         self.log(topo, NONE, Severity::Info, LogTemplate::Deployment, || {
             format!("deployment {name} rolled out config version {version} ({label}), was {old}")
@@ -1885,7 +2071,10 @@ impl Runtime {
             n.pod_stress = 0;
         }
         for p in &self.pods {
-            if p.node != NONE && p.stress_cpu > 0 && matches!(p.phase, Phase::Running | Phase::Starting) {
+            if p.node != NONE
+                && p.stress_cpu > 0
+                && matches!(p.phase, Phase::Running | Phase::Starting)
+            {
                 let n = &mut self.nodes[p.node as usize];
                 n.pod_stress = n.pod_stress.saturating_add(p.stress_cpu.min(p.cpu_limit));
             }
@@ -1915,7 +2104,9 @@ impl Runtime {
     /// The horizontal pod autoscalers (Kubernetes' algorithm: desired = ceil(current * util / target)).
     pub(crate) fn autoscale(&mut self, topo: &Topology, window_ns: u64) {
         for s in 0..self.svcs.len() {
-            let Some(a) = &topo.scenario.services[s].autoscaler else { continue };
+            let Some(a) = &topo.scenario.services[s].autoscaler else {
+                continue;
+            };
             if self.now < self.svcs[s].hpa_next {
                 continue;
             }
@@ -1982,11 +2173,17 @@ impl Runtime {
             if self.pods[p].phase == Phase::Terminated {
                 continue;
             }
-            let mem = if matches!(self.pods[p].phase, Phase::Running | Phase::Starting) { self.pod_memory(p) } else { 0 };
+            let mem = if matches!(self.pods[p].phase, Phase::Running | Phase::Starting) {
+                self.pod_memory(p)
+            } else {
+                0
+            };
             let pod = &self.pods[p];
             let stress_ns = pod.stress_cpu.min(pod.cpu_limit) as f64 / 1000.0 * window_ns as f64;
             let cpu = if pod.phase == Phase::Running {
-                ((pod.win.cpu_ns as f64 + stress_ns) / (window_ns as f64 * pod.cpu_limit as f64 / 1000.0)).min(1.0)
+                ((pod.win.cpu_ns as f64 + stress_ns)
+                    / (window_ns as f64 * pod.cpu_limit as f64 / 1000.0))
+                    .min(1.0)
             } else {
                 0.0
             };
@@ -2016,7 +2213,11 @@ impl Runtime {
                 memory_bytes: mem,
                 memory_utilization: mem as f64 / pod.mem_limit.max(1) as f64,
                 rps: w.requests as f64 / secs,
-                error_rate: if w.requests > 0 { w.errors as f64 / w.requests as f64 } else { 0.0 },
+                error_rate: if w.requests > 0 {
+                    w.errors as f64 / w.requests as f64
+                } else {
+                    0.0
+                },
                 p50_ms: w.hist.quantile_ms(0.5),
                 p90_ms: w.hist.quantile_ms(0.9),
                 p99_ms: w.hist.quantile_ms(0.99),
@@ -2050,12 +2251,24 @@ impl Runtime {
                     config_version: sv.version,
                     rps: sv.win_requests as f64 / secs,
                     errors_per_s: sv.win_errors as f64 / secs,
-                    error_rate: if sv.win_requests > 0 { sv.win_errors as f64 / sv.win_requests as f64 } else { 0.0 },
+                    error_rate: if sv.win_requests > 0 {
+                        sv.win_errors as f64 / sv.win_requests as f64
+                    } else {
+                        0.0
+                    },
                     p50_ms: sv.win.quantile_ms(0.5),
                     p90_ms: sv.win.quantile_ms(0.9),
                     p99_ms: sv.win.quantile_ms(0.99),
-                    cpu_utilization: if svc_cpu[s].1 > 0 { svc_cpu[s].0 / svc_cpu[s].1 as f64 } else { 0.0 },
-                    memory_utilization: if svc_cpu[s].1 > 0 { svc_mem[s] / svc_cpu[s].1 as f64 } else { 0.0 },
+                    cpu_utilization: if svc_cpu[s].1 > 0 {
+                        svc_cpu[s].0 / svc_cpu[s].1 as f64
+                    } else {
+                        0.0
+                    },
+                    memory_utilization: if svc_cpu[s].1 > 0 {
+                        svc_mem[s] / svc_cpu[s].1 as f64
+                    } else {
+                        0.0
+                    },
                     queue_depth: svc_q[s].0,
                     in_flight: svc_q[s].1,
                     restarts: svc_q[s].2,
@@ -2073,7 +2286,11 @@ impl Runtime {
                     node: n as u32,
                     name: spec.name.clone(),
                     up: nd.up,
-                    cpu_utilization: if nd.up { ((nd.win_cpu_ns as f64 + stress) / cap).min(1.0) } else { 0.0 },
+                    cpu_utilization: if nd.up {
+                        ((nd.win_cpu_ns as f64 + stress) / cap).min(1.0)
+                    } else {
+                        0.0
+                    },
                     memory_utilization: node_mem[n] as f64 / spec.memory.0.max(1) as f64,
                     io_utilization: (nd.win_io_ns as f64 / window_ns as f64).min(1.0),
                     pods: node_pods[n],
@@ -2101,10 +2318,14 @@ impl Runtime {
             nd.win_cpu_ns = 0;
             nd.win_io_ns = 0;
         }
-        Scrape { time: self.now, pods, services, nodes }
+        Scrape {
+            time: self.now,
+            pods,
+            services,
+            nodes,
+        }
     }
 }
-
 
 fn insert_sorted(v: &mut Vec<u32>, x: u32) {
     if let Err(k) = v.binary_search(&x) {

@@ -9,7 +9,9 @@ pub struct LatencyHist(Histogram<u32>);
 
 impl Default for LatencyHist {
     fn default() -> Self {
-        LatencyHist(Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("static bounds are valid"))
+        LatencyHist(
+            Histogram::new_with_bounds(1, 3_600_000_000, 2).expect("static bounds are valid"),
+        )
     }
 }
 
@@ -35,11 +37,19 @@ impl LatencyHist {
     }
     /// The value at quantile `q` in milliseconds (0 when empty).
     pub fn quantile_ms(&self, q: f64) -> f64 {
-        if self.0.is_empty() { 0.0 } else { self.0.value_at_quantile(q) as f64 / 1_000.0 }
+        if self.0.is_empty() {
+            0.0
+        } else {
+            self.0.value_at_quantile(q) as f64 / 1_000.0
+        }
     }
     /// Mean in milliseconds (0 when empty).
     pub fn mean_ms(&self) -> f64 {
-        if self.0.is_empty() { 0.0 } else { self.0.mean() / 1_000.0 }
+        if self.0.is_empty() {
+            0.0
+        } else {
+            self.0.mean() / 1_000.0
+        }
     }
     /// Adds another histogram's counts.
     pub fn add(&mut self, other: &LatencyHist) {
@@ -55,8 +65,11 @@ impl LatencyHist {
 
 impl Serialize for LatencyHist {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        let pairs: Vec<(u64, u32)> =
-            self.0.iter_recorded().map(|v| (v.value_iterated_to(), v.count_at_value())).collect();
+        let pairs: Vec<(u64, u32)> = self
+            .0
+            .iter_recorded()
+            .map(|v| (v.value_iterated_to(), v.count_at_value()))
+            .collect();
         pairs.serialize(s)
     }
 }

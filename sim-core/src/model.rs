@@ -102,7 +102,14 @@ impl Topology {
             let first = service_first_op[svc];
             match name {
                 None => first,
-                Some(n) => first + sc.services[svc].operations.iter().position(|o| o.name == n).unwrap_or(0) as OpId,
+                Some(n) => {
+                    first
+                        + sc.services[svc]
+                            .operations
+                            .iter()
+                            .position(|o| o.name == n)
+                            .unwrap_or(0) as OpId
+                }
             }
         };
         let mut edges: Vec<EdgeStatic> = sc
@@ -110,12 +117,17 @@ impl Topology {
             .iter()
             .map(|w| {
                 let to = sc.service_index(&w.entry).unwrap_or(0) as ServiceId;
-                let mut spec = EdgeSpec::default_for("client", &w.entry, sc.services[to as usize].kind);
+                let mut spec =
+                    EdgeSpec::default_for("client", &w.entry, sc.services[to as usize].kind);
                 spec.protocol = Protocol::Http;
                 spec.timeout = w.client.timeout;
                 spec.retry = w.client.retry.clone();
                 spec.latency = w.client.latency.clone();
-                EdgeStatic { from: None, to, spec }
+                EdgeStatic {
+                    from: None,
+                    to,
+                    spec,
+                }
             })
             .collect();
         for e in &sc.edges {
@@ -133,13 +145,19 @@ impl Topology {
                     let mut calls = Vec::new();
                     for c in &st.calls {
                         let to = sc.service_index(&c.service).unwrap_or(0);
-                        let edge = match edges.iter().position(|e| e.from == Some(si as ServiceId) && e.to == to as ServiceId) {
+                        let edge = match edges.iter().position(|e| {
+                            e.from == Some(si as ServiceId) && e.to == to as ServiceId
+                        }) {
                             Some(e) => e,
                             None => {
                                 edges.push(EdgeStatic {
                                     from: Some(si as ServiceId),
                                     to: to as ServiceId,
-                                    spec: EdgeSpec::default_for(&s.name, &c.service, sc.services[to].kind),
+                                    spec: EdgeSpec::default_for(
+                                        &s.name,
+                                        &c.service,
+                                        sc.services[to].kind,
+                                    ),
                                 });
                                 edges.len() - 1
                             }
@@ -183,7 +201,14 @@ impl Topology {
             .filter_map(|(i, e)| e.from.map(|f| ((f, e.to), i as EdgeId)))
             .rev() // the first edge of a pair wins
             .collect();
-        Ok(Topology { scenario: sc.clone(), ops, service_first_op, edges, mixes, edge_index })
+        Ok(Topology {
+            scenario: sc.clone(),
+            ops,
+            service_first_op,
+            edges,
+            mixes,
+            edge_index,
+        })
     }
 
     /// Number of services.
@@ -208,7 +233,11 @@ impl Topology {
 
     /// Id of a node by name.
     pub fn node_id(&self, name: &str) -> Option<NodeId> {
-        self.scenario.nodes.iter().position(|n| n.name == name).map(|x| x as NodeId)
+        self.scenario
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .map(|x| x as NodeId)
     }
 
     /// Id of the edge from `from` to `to` (services), if calls use one.
@@ -219,7 +248,11 @@ impl Topology {
     /// Id of an operation by service and name.
     pub fn op_id(&self, service: ServiceId, name: &str) -> Option<OpId> {
         let first = *self.service_first_op.get(service as usize)?;
-        self.service(service).operations.iter().position(|o| o.name == name).map(|i| first + i as OpId)
+        self.service(service)
+            .operations
+            .iter()
+            .position(|o| o.name == name)
+            .map(|i| first + i as OpId)
     }
 
     /// The pod template (resources etc.) of a service under config version `v` (0 = base).
@@ -238,7 +271,11 @@ impl Topology {
                 t.resources = r;
             }
             t.crash_on_start = c.crash_on_start;
-            t.broken = c.broken_dependencies.iter().filter_map(|n| self.service_id(n)).collect();
+            t.broken = c
+                .broken_dependencies
+                .iter()
+                .filter_map(|n| self.service_id(n))
+                .collect();
             t.cpu_factor = c.cpu_factor.unwrap_or(1.0);
         }
         t

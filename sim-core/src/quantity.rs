@@ -57,8 +57,16 @@ pub struct QuantityParseError {
     pub reason: &'static str,
 }
 
-fn parse_scaled(s: &str, what: &'static str, suffixes: &[(&str, f64)]) -> Result<f64, QuantityParseError> {
-    let err = |reason| QuantityParseError { what, input: s.to_string(), reason };
+fn parse_scaled(
+    s: &str,
+    what: &'static str,
+    suffixes: &[(&str, f64)],
+) -> Result<f64, QuantityParseError> {
+    let err = |reason| QuantityParseError {
+        what,
+        input: s.to_string(),
+        reason,
+    };
     let t = s.trim();
     let (num, mult) = suffixes
         .iter()
@@ -78,10 +86,19 @@ fn parse_scaled(s: &str, what: &'static str, suffixes: &[(&str, f64)]) -> Result
 impl std::str::FromStr for Cpu {
     type Err = QuantityParseError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let m = parse_scaled(s, "cpu", &[("m", 1.0)])
-            .map(|v| if s.trim().ends_with('m') { v } else { v * 1000.0 })?;
+        let m = parse_scaled(s, "cpu", &[("m", 1.0)]).map(|v| {
+            if s.trim().ends_with('m') {
+                v
+            } else {
+                v * 1000.0
+            }
+        })?;
         if m > u32::MAX as f64 {
-            return Err(QuantityParseError { what: "cpu", input: s.into(), reason: "out of range" });
+            return Err(QuantityParseError {
+                what: "cpu",
+                input: s.into(),
+                reason: "out of range",
+            });
         }
         Ok(Cpu(m.round() as u32))
     }
@@ -111,7 +128,11 @@ impl std::str::FromStr for Memory {
 
 impl fmt::Display for Cpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 { write!(f, "{}", self.0 / 1000) } else { write!(f, "{}m", self.0) }
+        if self.0 % 1000 == 0 {
+            write!(f, "{}", self.0 / 1000)
+        } else {
+            write!(f, "{}m", self.0)
+        }
     }
 }
 
@@ -131,7 +152,11 @@ macro_rules! serde_via_string {
     ($t:ty) => {
         impl Serialize for $t {
             fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-                if s.is_human_readable() { s.collect_str(self) } else { s.serialize_u64(self.0 as u64) }
+                if s.is_human_readable() {
+                    s.collect_str(self)
+                } else {
+                    s.serialize_u64(self.0 as u64)
+                }
             }
         }
         impl<'de> Deserialize<'de> for $t {

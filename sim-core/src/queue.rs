@@ -156,7 +156,10 @@ impl<T> EventQueue<T> {
     /// Pending events in no particular order (for validation and snapshots).
     pub fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
         let last = self.last;
-        self.now.iter().map(move |x| (last, x)).chain(self.buckets.iter().flatten().map(|(t, x)| (*t, x)))
+        self.now
+            .iter()
+            .map(move |x| (last, x))
+            .chain(self.buckets.iter().flatten().map(|(t, x)| (*t, x)))
     }
 }
 

@@ -69,7 +69,13 @@ pub struct TelemetrySpec {
 
 impl Default for TelemetrySpec {
     fn default() -> Self {
-        TelemetrySpec { trace_sample_rate: 0.01, log_burst: 5, retain_scrapes: 0, retain_spans: 0, retain_logs: 0 }
+        TelemetrySpec {
+            trace_sample_rate: 0.01,
+            log_burst: 5,
+            retain_scrapes: 0,
+            retain_spans: 0,
+            retain_logs: 0,
+        }
     }
 }
 
@@ -126,7 +132,9 @@ fn default_io_bw() -> Memory {
 
 /// What kind of component a service is. It sets defaults (databases have a volume) and is
 /// reported to agents; the physics is the same for all.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ServiceKind {
     /// A stateless RPC/HTTP service.
@@ -288,7 +296,10 @@ fn default_warmup_factor() -> f64 {
 impl ServiceSpec {
     /// Whether the pods have a volume (explicit setting, else databases and queues do).
     pub fn has_volume(&self) -> bool {
-        self.volume.unwrap_or(matches!(self.kind, ServiceKind::Database | ServiceKind::Queue))
+        self.volume.unwrap_or(matches!(
+            self.kind,
+            ServiceKind::Database | ServiceKind::Queue
+        ))
     }
 
     /// A service with one operation of the given CPU demand and default settings; handy in code.
@@ -344,7 +355,13 @@ pub struct OperationSpec {
 impl OperationSpec {
     /// An operation with no IO and no calls.
     pub fn new(name: &str, cpu: DurationDist) -> Self {
-        OperationSpec { name: name.into(), cpu, io: Memory(0), memory_per_request: None, stages: vec![] }
+        OperationSpec {
+            name: name.into(),
+            cpu,
+            io: Memory(0),
+            memory_per_request: None,
+            stages: vec![],
+        }
     }
 }
 
@@ -392,7 +409,9 @@ fn one_f() -> f64 {
 }
 
 /// Wire protocol of an edge (reported in spans; sets default timeouts).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Protocol {
     /// HTTP/1.1 or HTTP/2 REST.
@@ -577,9 +596,18 @@ impl RateSpec {
         match self {
             RateSpec::Constant { rps } => *rps,
             RateSpec::Step { before, after, at } => {
-                if t < at.0 { *before } else { *after }
+                if t < at.0 {
+                    *before
+                } else {
+                    *after
+                }
             }
-            RateSpec::Ramp { from, to, start, end } => {
+            RateSpec::Ramp {
+                from,
+                to,
+                start,
+                end,
+            } => {
                 if t <= start.0 {
                     *from
                 } else if t >= end.0 {
@@ -588,15 +616,30 @@ impl RateSpec {
                     from + (to - from) * (t - start.0) as f64 / (end.0 - start.0) as f64
                 }
             }
-            RateSpec::Spike { base, peak, start, length } => {
-                if t >= start.0 && t < start.0.saturating_add(length.0) { *peak } else { *base }
+            RateSpec::Spike {
+                base,
+                peak,
+                start,
+                length,
+            } => {
+                if t >= start.0 && t < start.0.saturating_add(length.0) {
+                    *peak
+                } else {
+                    *base
+                }
             }
-            RateSpec::Diurnal { mean, amplitude, period } => {
+            RateSpec::Diurnal {
+                mean,
+                amplitude,
+                period,
+            } => {
                 let ph = (t % period.0.max(1)) as f64 / period.0.max(1) as f64;
                 mean * (1.0 + amplitude * (std::f64::consts::TAU * ph).sin())
             }
             RateSpec::Piecewise { points } => {
-                let Some(first) = points.first() else { return 0.0 };
+                let Some(first) = points.first() else {
+                    return 0.0;
+                };
                 if t <= first.0.0 {
                     return first.1;
                 }
@@ -620,7 +663,9 @@ impl RateSpec {
             RateSpec::Step { before, after, .. } => before.max(*after),
             RateSpec::Ramp { from, to, .. } => from.max(*to),
             RateSpec::Spike { base, peak, .. } => base.max(*peak),
-            RateSpec::Diurnal { mean, amplitude, .. } => mean * (1.0 + amplitude.abs()),
+            RateSpec::Diurnal {
+                mean, amplitude, ..
+            } => mean * (1.0 + amplitude.abs()),
             RateSpec::Piecewise { points } => points.iter().map(|p| p.1).fold(0.0, f64::max),
         }
         .max(0.0)
@@ -631,11 +676,18 @@ impl RateSpec {
         let bad = match self {
             RateSpec::Constant { rps } => !ok(*rps),
             RateSpec::Step { before, after, .. } => !ok(*before) || !ok(*after),
-            RateSpec::Ramp { from, to, start, end } => !ok(*from) || !ok(*to) || start > end,
+            RateSpec::Ramp {
+                from,
+                to,
+                start,
+                end,
+            } => !ok(*from) || !ok(*to) || start > end,
             RateSpec::Spike { base, peak, .. } => !ok(*base) || !ok(*peak),
-            RateSpec::Diurnal { mean, amplitude, period } => {
-                !ok(*mean) || !(0.0..=1.0).contains(amplitude) || period.0 == 0
-            }
+            RateSpec::Diurnal {
+                mean,
+                amplitude,
+                period,
+            } => !ok(*mean) || !(0.0..=1.0).contains(amplitude) || period.0 == 0,
             RateSpec::Piecewise { points } => {
                 points.is_empty()
                     || points.iter().any(|p| !ok(p.1))
@@ -659,9 +711,14 @@ impl RateSpec {
                 continue;
             }
             let mut it = line.split(',');
-            let (a, b) = (it.next().unwrap_or("").trim(), it.next().unwrap_or("").trim());
+            let (a, b) = (
+                it.next().unwrap_or("").trim(),
+                it.next().unwrap_or("").trim(),
+            );
             match (a.parse::<f64>(), b.parse::<f64>()) {
-                (Ok(t), Ok(r)) if t.is_finite() && t >= 0.0 && t < 1e9 && r.is_finite() && r >= 0.0 => {
+                (Ok(t), Ok(r))
+                    if t.is_finite() && t >= 0.0 && t < 1e9 && r.is_finite() && r >= 0.0 =>
+                {
                     points.push((SimDuration((t * 1e9).round() as u64), r))
                 }
                 _ if i == 0 => continue,
@@ -674,7 +731,10 @@ impl RateSpec {
             }
         }
         let spec = RateSpec::Piecewise { points };
-        spec.validate().map_err(|reason| ScenarioError::Invalid { field: "rate file".into(), reason })?;
+        spec.validate().map_err(|reason| ScenarioError::Invalid {
+            field: "rate file".into(),
+            reason,
+        })?;
         Ok(spec)
     }
 }
@@ -703,7 +763,11 @@ pub struct ClientSpec {
 
 impl Default for ClientSpec {
     fn default() -> Self {
-        ClientSpec { timeout: SimDuration::from_secs(10), retry: RetrySpec::default(), latency: DurationDist::default() }
+        ClientSpec {
+            timeout: SimDuration::from_secs(10),
+            retry: RetrySpec::default(),
+            latency: DurationDist::default(),
+        }
     }
 }
 
@@ -792,8 +856,10 @@ impl Scenario {
     }
 
     fn from_toml_named(text: &str, origin: &str) -> Result<Scenario, ScenarioError> {
-        let s: Scenario = toml::from_str(text)
-            .map_err(|e| ScenarioError::Parse { origin: origin.to_string(), message: e.to_string() })?;
+        let s: Scenario = toml::from_str(text).map_err(|e| ScenarioError::Parse {
+            origin: origin.to_string(),
+            message: e.to_string(),
+        })?;
         s.validate()?;
         Ok(s)
     }
@@ -801,8 +867,10 @@ impl Scenario {
     /// Reads, parses and validates a TOML file.
     pub fn from_file(path: impl AsRef<Path>) -> Result<Scenario, ScenarioError> {
         let p = path.as_ref();
-        let text = std::fs::read_to_string(p)
-            .map_err(|source| ScenarioError::Io { path: p.display().to_string(), source })?;
+        let text = std::fs::read_to_string(p).map_err(|source| ScenarioError::Io {
+            path: p.display().to_string(),
+            source,
+        })?;
         Self::from_toml_named(&text, &p.display().to_string())
     }
 
@@ -819,7 +887,12 @@ impl Scenario {
     /// Checks every cross-reference and range. Called by the parsers; call it yourself on a
     /// scenario built in code (the simulator does).
     pub fn validate(&self) -> Result<(), ScenarioError> {
-        let inv = |field: String, reason: &str| Err(ScenarioError::Invalid { field, reason: reason.to_string() });
+        let inv = |field: String, reason: &str| {
+            Err(ScenarioError::Invalid {
+                field,
+                reason: reason.to_string(),
+            })
+        };
         if self.duration.0 == 0 {
             return inv("duration".into(), "must be positive");
         }
@@ -880,13 +953,19 @@ impl Scenario {
                     || !(a.target_cpu.is_finite() && a.target_cpu > 0.0 && a.target_cpu <= 10.0)
                     || a.period.0 == 0)
             {
-                return inv(f("autoscaler"), "need min <= max <= 10000, 0 < target_cpu <= 10, period > 0");
+                return inv(
+                    f("autoscaler"),
+                    "need min <= max <= 10000, 0 < target_cpu <= 10, period > 0",
+                );
             }
             for (k, c) in s.config_versions.iter().enumerate() {
                 if let Some(cf) = c.cpu_factor
                     && !(cf.is_finite() && cf > 0.0 && cf <= 1000.0)
                 {
-                    return inv(f(&format!("config_versions[{k}].cpu_factor")), "must be in (0, 1000]");
+                    return inv(
+                        f(&format!("config_versions[{k}].cpu_factor")),
+                        "must be in (0, 1000]",
+                    );
                 }
             }
             if s.operations.is_empty() {
@@ -909,8 +988,11 @@ impl Scenario {
                 }
                 for (k, st) in o.stages.iter().enumerate() {
                     for (c, call) in st.calls.iter().enumerate() {
-                        let h = |x: &str| format!("services[{i}].operations[{j}].stages[{k}].calls[{c}].{x}");
-                        let Some(callee) = self.services.iter().find(|x| x.name == call.service) else {
+                        let h = |x: &str| {
+                            format!("services[{i}].operations[{j}].stages[{k}].calls[{c}].{x}")
+                        };
+                        let Some(callee) = self.services.iter().find(|x| x.name == call.service)
+                        else {
                             return inv(h("service"), "unknown service");
                         };
                         if let Some(op) = &call.operation
@@ -943,7 +1025,10 @@ impl Scenario {
             if let Err(r) = e.latency.validate() {
                 return inv(f("latency"), &r);
             }
-            if self.edges[..i].iter().any(|x| x.from == e.from && x.to == e.to) {
+            if self.edges[..i]
+                .iter()
+                .any(|x| x.from == e.from && x.to == e.to)
+            {
                 return inv(f("to"), "duplicate edge");
             }
         }
@@ -972,7 +1057,10 @@ impl Scenario {
             }
             for (j, m) in w.mix.iter().enumerate() {
                 if !entry.operations.iter().any(|o| o.name == m.operation) {
-                    return inv(f(&format!("mix[{j}].operation")), "unknown operation of the entry service");
+                    return inv(
+                        f(&format!("mix[{j}].operation")),
+                        "unknown operation of the entry service",
+                    );
                 }
                 if !(m.weight.is_finite() && m.weight >= 0.0) {
                     return inv(f(&format!("mix[{j}].weight")), "must be finite and >= 0");

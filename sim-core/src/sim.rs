@@ -137,7 +137,11 @@ impl Simulation {
 
     fn from_parts(topo: Arc<Topology>, rt: Runtime) -> Simulation {
         let world = build_world(&topo, rt);
-        Simulation { topo, world, schedule: window_schedule() }
+        Simulation {
+            topo,
+            world,
+            schedule: window_schedule(),
+        }
     }
 
     #[inline]
@@ -263,12 +267,16 @@ impl Simulation {
 
     /// Service id by name.
     pub fn service_id(&self, name: &str) -> Result<ServiceId, ControlError> {
-        self.topo.service_id(name).ok_or_else(|| ControlError::UnknownService(name.into()))
+        self.topo
+            .service_id(name)
+            .ok_or_else(|| ControlError::UnknownService(name.into()))
     }
 
     /// Node id by name.
     pub fn node_id(&self, name: &str) -> Result<NodeId, ControlError> {
-        self.topo.node_id(name).ok_or_else(|| ControlError::UnknownNode(name.into()))
+        self.topo
+            .node_id(name)
+            .ok_or_else(|| ControlError::UnknownNode(name.into()))
     }
 
     /// Live pods (not terminated), in slot order.
@@ -293,7 +301,10 @@ impl Simulation {
 
     /// Live pods of one service.
     pub fn pods_of(&self, service: ServiceId) -> Vec<PodInfo> {
-        self.pods().into_iter().filter(|p| p.service == service).collect()
+        self.pods()
+            .into_iter()
+            .filter(|p| p.service == service)
+            .collect()
     }
 
     /// A live pod by name.
@@ -334,11 +345,19 @@ impl Simulation {
     }
 
     fn check_service(&self, s: ServiceId) -> Result<(), ControlError> {
-        if (s as usize) < self.topo.num_services() { Ok(()) } else { Err(ControlError::UnknownService(s.to_string())) }
+        if (s as usize) < self.topo.num_services() {
+            Ok(())
+        } else {
+            Err(ControlError::UnknownService(s.to_string()))
+        }
     }
 
     fn check_node(&self, n: NodeId) -> Result<(), ControlError> {
-        if (n as usize) < self.topo.num_nodes() { Ok(()) } else { Err(ControlError::UnknownNode(n.to_string())) }
+        if (n as usize) < self.topo.num_nodes() {
+            Ok(())
+        } else {
+            Err(ControlError::UnknownNode(n.to_string()))
+        }
     }
 
     // ---------------------------------------------------------------- control surface
@@ -383,7 +402,10 @@ impl Simulation {
         self.with_rt(|rt, topo| {
             rt.node_up(topo, node);
             let pods: Vec<u32> = (0..rt.pods.len() as u32)
-                .filter(|&p| rt.pods[p as usize].node == node && rt.pods[p as usize].phase != Phase::Terminated)
+                .filter(|&p| {
+                    rt.pods[p as usize].node == node
+                        && rt.pods[p as usize].phase != Phase::Terminated
+                })
                 .collect();
             for p in pods {
                 rt.restart_container(topo, p);
@@ -396,7 +418,10 @@ impl Simulation {
     pub fn scale(&mut self, service: ServiceId, replicas: u32) -> Result<(), ControlError> {
         self.check_service(service)?;
         if replicas > 10_000 {
-            return Err(ControlError::InvalidValue { what: "replicas", why: "at most 10000".into() });
+            return Err(ControlError::InvalidValue {
+                what: "replicas",
+                why: "at most 10000".into(),
+            });
         }
         self.with_rt(|rt, topo| {
             rt.svcs[service as usize].desired = replicas;
@@ -429,12 +454,19 @@ impl Simulation {
 
     /// Limits the requests per second admitted at an entry service (None removes the limit);
     /// the rest are answered 429 at once.
-    pub fn set_ingress_rate_limit(&mut self, service: ServiceId, rps: Option<f64>) -> Result<(), ControlError> {
+    pub fn set_ingress_rate_limit(
+        &mut self,
+        service: ServiceId,
+        rps: Option<f64>,
+    ) -> Result<(), ControlError> {
         self.check_service(service)?;
         if let Some(r) = rps
             && !(r.is_finite() && r >= 0.0)
         {
-            return Err(ControlError::InvalidValue { what: "rps", why: format!("{r} is not a finite non-negative rate") });
+            return Err(ControlError::InvalidValue {
+                what: "rps",
+                why: format!("{r} is not a finite non-negative rate"),
+            });
         }
         let now = self.now();
         let s = &mut self.rt_mut().svcs[service as usize];
@@ -450,7 +482,10 @@ impl Simulation {
         self.check_service(service)?;
         let n = self.topo.service(service).config_versions.len() as u32;
         if version > n {
-            return Err(ControlError::UnknownVersion { service: self.topo.service(service).name.clone(), version });
+            return Err(ControlError::UnknownVersion {
+                service: self.topo.service(service).name.clone(),
+                version,
+            });
         }
         self.with_rt(|rt, topo| rt.rollout(topo, service, version, true));
         Ok(())
@@ -461,7 +496,10 @@ impl Simulation {
         self.check_service(service)?;
         let name = self.topo.service(service).name.clone();
         self.with_rt(|rt, topo| {
-            let prev = rt.svcs[service as usize].history.pop().ok_or(ControlError::NothingToRollBack(name))?;
+            let prev = rt.svcs[service as usize]
+                .history
+                .pop()
+                .ok_or(ControlError::NothingToRollBack(name))?;
             rt.rollout(topo, service, prev, false);
             Ok(prev)
         })
@@ -480,7 +518,11 @@ impl Simulation {
     }
 
     /// Extra CPU load on a node outside any pod (millicores); replaces the previous value.
-    pub fn set_node_cpu_stress(&mut self, node: NodeId, millicores: u32) -> Result<(), ControlError> {
+    pub fn set_node_cpu_stress(
+        &mut self,
+        node: NodeId,
+        millicores: u32,
+    ) -> Result<(), ControlError> {
         self.check_node(node)?;
         self.rt_mut().nodes[node as usize].stress_cpu = millicores;
         Ok(())
@@ -496,10 +538,17 @@ impl Simulation {
 
     /// A memory leak: resident memory grows by `bytes_per_s` from now while the container
     /// lives (a restart frees it and the leak starts over).
-    pub fn set_pod_memory_leak(&mut self, pod: PodId, bytes_per_s: f64) -> Result<(), ControlError> {
+    pub fn set_pod_memory_leak(
+        &mut self,
+        pod: PodId,
+        bytes_per_s: f64,
+    ) -> Result<(), ControlError> {
         self.check_pod(pod)?;
         if !(bytes_per_s.is_finite() && (0.0..1e15).contains(&bytes_per_s)) {
-            return Err(ControlError::InvalidValue { what: "bytes_per_s", why: format!("{bytes_per_s}") });
+            return Err(ControlError::InvalidValue {
+                what: "bytes_per_s",
+                why: format!("{bytes_per_s}"),
+            });
         }
         let now = self.now();
         let p = &mut self.rt_mut().pods[pod as usize];
@@ -511,9 +560,15 @@ impl Simulation {
     /// Disk latency and errors on a pod's volume.
     pub fn set_pod_io_fault(&mut self, pod: PodId, fault: IoFault) -> Result<(), ControlError> {
         self.check_pod(pod)?;
-        for (what, v) in [("delay_fraction", fault.delay_fraction), ("error_fraction", fault.error_fraction)] {
+        for (what, v) in [
+            ("delay_fraction", fault.delay_fraction),
+            ("error_fraction", fault.error_fraction),
+        ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(ControlError::InvalidValue { what, why: format!("{v} not in [0, 1]") });
+                return Err(ControlError::InvalidValue {
+                    what,
+                    why: format!("{v} not in [0, 1]"),
+                });
             }
         }
         self.rt_mut().pods[pod as usize].io = fault;
@@ -548,7 +603,10 @@ impl Simulation {
             return Err(ControlError::UnknownEdge(edge));
         }
         if size == Some(0) {
-            return Err(ControlError::InvalidValue { what: "pool size", why: "must be positive".into() });
+            return Err(ControlError::InvalidValue {
+                what: "pool size",
+                why: "must be positive".into(),
+            });
         }
         self.rt_mut().edges[edge as usize].pool_override = size;
         Ok(())
@@ -556,7 +614,11 @@ impl Simulation {
 
     /// Cuts the network between pod sets; returns an id for [`Simulation::remove_partition`].
     pub fn add_partition(&mut self, partition: Partition) -> Result<u32, ControlError> {
-        for &p in partition.members.iter().chain(partition.peers.iter().flatten()) {
+        for &p in partition
+            .members
+            .iter()
+            .chain(partition.peers.iter().flatten())
+        {
             self.check_pod(p)?;
         }
         let rt = self.rt_mut();
@@ -572,9 +634,19 @@ impl Simulation {
     }
 
     /// Emits a log line on behalf of a pod or the cluster (u32::MAX), e.g. for a fault injector.
-    pub fn emit_log(&mut self, pod: PodId, severity: Severity, template: LogTemplate, message: String) {
+    pub fn emit_log(
+        &mut self,
+        pod: PodId,
+        severity: Severity,
+        template: LogTemplate,
+        message: String,
+    ) {
         self.with_rt(|rt, topo| {
-            let p = if (pod as usize) < rt.pods.len() { pod } else { NONE };
+            let p = if (pod as usize) < rt.pods.len() {
+                pod
+            } else {
+                NONE
+            };
             rt.log(topo, p, severity, template, || message)
         });
     }
@@ -604,24 +676,47 @@ impl Simulation {
     /// Schedules a scripted request (a replayed trace) to arrive at time `at` (ns; clamped to
     /// now). Its call tree is followed instead of the operations' plans; calls between services
     /// with no edge in the topology are skipped and counted ([`Simulation::script_calls_without_edge`]).
-    pub fn inject_request(&mut self, at: u64, request: ScriptedRequest) -> Result<(), ControlError> {
+    pub fn inject_request(
+        &mut self,
+        at: u64,
+        request: ScriptedRequest,
+    ) -> Result<(), ControlError> {
         if request.workload as usize >= self.topo.scenario.workload.len() {
-            return Err(ControlError::InvalidValue { what: "workload", why: format!("no workload {}", request.workload) });
+            return Err(ControlError::InvalidValue {
+                what: "workload",
+                why: format!("no workload {}", request.workload),
+            });
         }
         if request.nodes.is_empty() {
-            return Err(ControlError::InvalidValue { what: "nodes", why: "a scripted request needs a root call".into() });
+            return Err(ControlError::InvalidValue {
+                what: "nodes",
+                why: "a scripted request needs a root call".into(),
+            });
         }
         for (i, n) in request.nodes.iter().enumerate() {
             if n.op as usize >= self.topo.ops.len() {
-                return Err(ControlError::InvalidValue { what: "op", why: format!("node {i}: no operation {}", n.op) });
+                return Err(ControlError::InvalidValue {
+                    what: "op",
+                    why: format!("node {i}: no operation {}", n.op),
+                });
             }
-            if n.stages.iter().flatten().any(|&c| c as usize <= i || c as usize >= request.nodes.len()) {
-                return Err(ControlError::InvalidValue { what: "stages", why: format!("node {i}: children must have larger indices inside the script") });
+            if n.stages
+                .iter()
+                .flatten()
+                .any(|&c| c as usize <= i || c as usize >= request.nodes.len())
+            {
+                return Err(ControlError::InvalidValue {
+                    what: "stages",
+                    why: format!("node {i}: children must have larger indices inside the script"),
+                });
             }
         }
         let entry = self.topo.edges[request.workload as usize].to;
         if self.topo.ops[request.nodes[0].op as usize].service != entry {
-            return Err(ControlError::InvalidValue { what: "nodes[0].op", why: "the root operation must belong to the workload's entry service".into() });
+            return Err(ControlError::InvalidValue {
+                what: "nodes[0].op",
+                why: "the root operation must belong to the workload's entry service".into(),
+            });
         }
         self.rt_mut().inject(at, request);
         Ok(())
@@ -640,7 +735,10 @@ impl Simulation {
 
 fn check_net(f: &NetFault) -> Result<(), ControlError> {
     if !(0.0..=1.0).contains(&f.loss) {
-        return Err(ControlError::InvalidValue { what: "loss", why: format!("{} not in [0, 1]", f.loss) });
+        return Err(ControlError::InvalidValue {
+            what: "loss",
+            why: format!("{} not in [0, 1]", f.loss),
+        });
     }
     Ok(())
 }

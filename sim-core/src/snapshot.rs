@@ -37,12 +37,24 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<(Scenario, Runtime), SnapshotError>
     if bytes.len() < 24 || &bytes[..8] != MAGIC {
         return Err(SnapshotError::BadHeader);
     }
-    let len = u64::from_le_bytes(bytes[8..16].try_into().map_err(|_| SnapshotError::BadHeader)?) as usize;
+    let len = u64::from_le_bytes(
+        bytes[8..16]
+            .try_into()
+            .map_err(|_| SnapshotError::BadHeader)?,
+    ) as usize;
     if bytes.len() != len.saturating_add(24) {
-        return Err(SnapshotError::Corrupt(format!("expected {} bytes, got {}", len.saturating_add(24), bytes.len())));
+        return Err(SnapshotError::Corrupt(format!(
+            "expected {} bytes, got {}",
+            len.saturating_add(24),
+            bytes.len()
+        )));
     }
     let payload = &bytes[16..16 + len];
-    let sum = u64::from_le_bytes(bytes[16 + len..].try_into().map_err(|_| SnapshotError::BadHeader)?);
+    let sum = u64::from_le_bytes(
+        bytes[16 + len..]
+            .try_into()
+            .map_err(|_| SnapshotError::BadHeader)?,
+    );
     if sum != checksum(payload) {
         return Err(SnapshotError::Corrupt("checksum mismatch".into()));
     }
@@ -60,34 +72,109 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     let nw = topo.scenario.workload.len();
     let np = rt.pods.len();
     let nops = topo.ops.len();
-    let check = |ok: bool, what: &str| if ok { Ok(()) } else { Err(format!("inconsistent snapshot: {what}")) };
+    let check = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("inconsistent snapshot: {what}"))
+        }
+    };
     // bounds that keep every later addition in range (times < 2^62 ns is 146 years)
     const T: u64 = 1 << 62;
     const N: u32 = 1 << 30;
-    check(rt.now < T && rt.end < T && rt.next_tick < T && rt.tick_index < T, "clock out of range")?;
-    check(rt.next_trace < T && rt.next_span < T && rt.next_partition < N, "id counters out of range")?;
+    check(
+        rt.now < T && rt.end < T && rt.next_tick < T && rt.tick_index < T,
+        "clock out of range",
+    )?;
+    check(
+        rt.next_trace < T && rt.next_span < T && rt.next_partition < N,
+        "id counters out of range",
+    )?;
     let c = &rt.counters;
     check(
-        [c.events, c.visits, c.arrivals, c.responses, c.timeouts, c.retries, c.oom_kills, rt.script_calls_without_edge]
-            .iter()
-            .all(|&x| x < T),
+        [
+            c.events,
+            c.visits,
+            c.arrivals,
+            c.responses,
+            c.timeouts,
+            c.retries,
+            c.oom_kills,
+            rt.script_calls_without_edge,
+        ]
+        .iter()
+        .all(|&x| x < T),
         "counters out of range",
     )?;
-    check(rt.queue.iter().all(|(t, _)| t < T), "event time out of range")?;
-    check(rt.nodes.iter().all(|n| [n.cpu, n.stress_cpu, n.on_cpu, n.io_active, n.weight, n.pod_stress].iter().all(|&x| x < N) && n.io_bw > 0 && n.io_bw < T && n.win_cpu_ns < T && n.win_io_ns < T), "node values out of range")?;
-    check(rt.node_lost_at.iter().all(|&t| t < T || t == u64::MAX), "node times out of range")?;
+    check(
+        rt.queue.iter().all(|(t, _)| t < T),
+        "event time out of range",
+    )?;
+    check(
+        rt.nodes.iter().all(|n| {
+            [
+                n.cpu,
+                n.stress_cpu,
+                n.on_cpu,
+                n.io_active,
+                n.weight,
+                n.pod_stress,
+            ]
+            .iter()
+            .all(|&x| x < N)
+                && n.io_bw > 0
+                && n.io_bw < T
+                && n.win_cpu_ns < T
+                && n.win_io_ns < T
+        }),
+        "node values out of range",
+    )?;
+    check(
+        rt.node_lost_at.iter().all(|&t| t < T || t == u64::MAX),
+        "node times out of range",
+    )?;
     for p in &rt.pods {
         check(
-            [p.generation.min(0), p.cpu_limit, p.cpu_request, p.workers, p.busy, p.on_cpu, p.in_flight, p.outstanding, p.restarts, p.restarts_window, p.crashes_in_row, p.stress_cpu, p.weight, p.version]
-                .iter()
-                .all(|&x| x < N)
+            [
+                p.generation.min(0),
+                p.cpu_limit,
+                p.cpu_request,
+                p.workers,
+                p.busy,
+                p.on_cpu,
+                p.in_flight,
+                p.outstanding,
+                p.restarts,
+                p.restarts_window,
+                p.crashes_in_row,
+                p.stress_cpu,
+                p.weight,
+                p.version,
+            ]
+            .iter()
+            .all(|&x| x < N)
                 && p.cpu_limit > 0,
             "pod counts out of range",
         )?;
         check(
-            [p.mem_limit, p.mem_request, p.mem_requests, p.mem_baseline, p.mem_pressure, p.ready_at, p.warm_until, p.started_at, p.last_crash, p.leak_since, p.win.cpu_ns, p.io.delay, p.net.delay, p.net.jitter]
-                .iter()
-                .all(|&x| x < T)
+            [
+                p.mem_limit,
+                p.mem_request,
+                p.mem_requests,
+                p.mem_baseline,
+                p.mem_pressure,
+                p.ready_at,
+                p.warm_until,
+                p.started_at,
+                p.last_crash,
+                p.leak_since,
+                p.win.cpu_ns,
+                p.io.delay,
+                p.net.delay,
+                p.net.jitter,
+            ]
+            .iter()
+            .all(|&x| x < T)
                 && p.wrr.unsigned_abs() < T
                 && p.leak_per_s.is_finite()
                 && p.leak_per_s >= 0.0
@@ -100,46 +187,119 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             "pod values out of range",
         )?;
         check(
-            [p.win.requests, p.win.errors, p.win.rejected, p.win.timeouts, p.win.retries].iter().all(|&x| x < N),
+            [
+                p.win.requests,
+                p.win.errors,
+                p.win.rejected,
+                p.win.timeouts,
+                p.win.retries,
+            ]
+            .iter()
+            .all(|&x| x < N),
             "pod window out of range",
         )?;
     }
     for s in &rt.svcs {
-        check(s.desired <= 10_000 && s.next_name < N && s.version < N && s.history.iter().all(|&v| v < N), "service values out of range")?;
-        check(s.tokens.is_finite() && s.tokens_at < T && s.ingress_limit.is_none_or(|l| l.is_finite() && l >= 0.0), "service rate limit out of range")?;
-        check(s.win_requests < N && s.win_errors < N && (s.hpa_next < T || s.hpa_next == u64::MAX) && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX), "service window out of range")?;
+        check(
+            s.desired <= 10_000
+                && s.next_name < N
+                && s.version < N
+                && s.history.iter().all(|&v| v < N),
+            "service values out of range",
+        )?;
+        check(
+            s.tokens.is_finite()
+                && s.tokens_at < T
+                && s.ingress_limit.is_none_or(|l| l.is_finite() && l >= 0.0),
+            "service rate limit out of range",
+        )?;
+        check(
+            s.win_requests < N
+                && s.win_errors < N
+                && (s.hpa_next < T || s.hpa_next == u64::MAX)
+                && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX),
+            "service window out of range",
+        )?;
     }
     for e in &rt.edges {
-        check(e.net.delay < T && e.net.jitter < T && (0.0..=1.0).contains(&e.net.loss) && e.pool_override.is_none_or(|x| x > 0), "edge values out of range")?;
+        check(
+            e.net.delay < T
+                && e.net.jitter < T
+                && (0.0..=1.0).contains(&e.net.loss)
+                && e.pool_override.is_none_or(|x| x > 0),
+            "edge values out of range",
+        )?;
     }
     for pool in rt.pools.values() {
         check(pool.in_use < N, "pool values out of range")?;
     }
     for i in &rt.invs.items {
-        check(i.attempts < N && i.refs < N && i.parent_span < T, "invocation counts out of range")?;
+        check(
+            i.attempts < N && i.refs < N && i.parent_span < T,
+            "invocation counts out of range",
+        )?;
     }
     for j in &rt.jobs.items {
-        check(j.pending < N && j.stage < N && j.span < T && j.mem < T, "job counts out of range")?;
+        check(
+            j.pending < N && j.stage < N && j.span < T && j.mem < T,
+            "job counts out of range",
+        )?;
     }
     for r in &rt.roots.items {
-        check(r.live < N && r.attempts < N && r.trace < T && r.response < T && r.last_end < T, "root values out of range")?;
-        check(r.script.iter().all(|n| n.cpu_ns < T), "root script values out of range")?;
+        check(
+            r.live < N && r.attempts < N && r.trace < T && r.response < T && r.last_end < T,
+            "root values out of range",
+        )?;
+        check(
+            r.script.iter().all(|n| n.cpu_ns < T),
+            "root script values out of range",
+        )?;
     }
     for inj in &rt.injections.items {
-        check(inj.nodes.iter().all(|n| n.cpu_ns < T), "injection values out of range")?;
+        check(
+            inj.nodes.iter().all(|n| n.cpu_ns < T),
+            "injection values out of range",
+        )?;
     }
-    check(rt.nodes.len() == nn && rt.node_lost_at.len() == nn, "node count")?;
-    check(rt.svcs.len() == ns && rt.rng_service.len() == ns && rt.rng_branch.len() == ns && rt.rng_faults.len() == ns, "service count")?;
-    check(rt.edges.len() == ne && rt.rng_net.len() == ne && rt.rng_retry.len() == ne && rt.rng_lb.len() == ne, "edge count")?;
+    check(
+        rt.nodes.len() == nn && rt.node_lost_at.len() == nn,
+        "node count",
+    )?;
+    check(
+        rt.svcs.len() == ns
+            && rt.rng_service.len() == ns
+            && rt.rng_branch.len() == ns
+            && rt.rng_faults.len() == ns,
+        "service count",
+    )?;
+    check(
+        rt.edges.len() == ne
+            && rt.rng_net.len() == ne
+            && rt.rng_retry.len() == ne
+            && rt.rng_lb.len() == ne,
+        "edge count",
+    )?;
     check(rt.rng_arrivals.len() == nw, "workload count")?;
     for s in &rt.svcs {
-        check(s.pods.iter().chain(&s.ready).all(|&p| (p as usize) < np), "service pod ids")?;
+        check(
+            s.pods.iter().chain(&s.ready).all(|&p| (p as usize) < np),
+            "service pod ids",
+        )?;
         check(s.ready.windows(2).all(|w| w[0] < w[1]), "ready list order")?;
     }
     for p in &rt.pods {
-        check((p.service as usize) < ns && (p.node == NONE || (p.node as usize) < nn), "pod service/node")?;
-        check(p.broken.iter().all(|&b| (b as usize) < ns), "pod broken deps")?;
-        check(p.queue.iter().all(|&j| (j as usize) < rt.jobs.items.len()), "pod queue")?;
+        check(
+            (p.service as usize) < ns && (p.node == NONE || (p.node as usize) < nn),
+            "pod service/node",
+        )?;
+        check(
+            p.broken.iter().all(|&b| (b as usize) < ns),
+            "pod broken deps",
+        )?;
+        check(
+            p.queue.iter().all(|&j| (j as usize) < rt.jobs.items.len()),
+            "pod queue",
+        )?;
         check(p.workers > 0, "pod workers")?;
     }
     check(rt.pod_free.iter().all(|&p| (p as usize) < np), "free pods")?;
@@ -150,21 +310,62 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     ] {
         check(slab_ok, "arena lengths")?;
     }
-    let (nj, ni, nr) = (rt.jobs.items.len(), rt.invs.items.len(), rt.roots.items.len());
-    check(rt.jobs.free.iter().all(|&x| (x as usize) < nj), "job free list")?;
-    check(rt.invs.free.iter().all(|&x| (x as usize) < ni), "inv free list")?;
-    check(rt.roots.free.iter().all(|&x| (x as usize) < nr), "root free list")?;
+    let (nj, ni, nr) = (
+        rt.jobs.items.len(),
+        rt.invs.items.len(),
+        rt.roots.items.len(),
+    );
+    check(
+        rt.jobs.free.iter().all(|&x| (x as usize) < nj),
+        "job free list",
+    )?;
+    check(
+        rt.invs.free.iter().all(|&x| (x as usize) < ni),
+        "inv free list",
+    )?;
+    check(
+        rt.roots.free.iter().all(|&x| (x as usize) < nr),
+        "root free list",
+    )?;
     for j in &rt.jobs.items {
         check(j.arrived <= rt.now, "job arrival after now")?;
-        check((j.pod as usize) < np && (j.op as usize) < nops && (j.inv as usize) < ni && (j.root as usize) < nr, "job ids")?;
-        check(j.script == NONE || rt.roots.items.get(j.root as usize).is_some_and(|r| (j.script as usize) < r.script.len()), "job script")?;
+        check(
+            (j.pod as usize) < np
+                && (j.op as usize) < nops
+                && (j.inv as usize) < ni
+                && (j.root as usize) < nr,
+            "job ids",
+        )?;
+        check(
+            j.script == NONE
+                || rt
+                    .roots
+                    .items
+                    .get(j.root as usize)
+                    .is_some_and(|r| (j.script as usize) < r.script.len()),
+            "job script",
+        )?;
     }
     for i in &rt.invs.items {
-        check((i.edge as usize) < ne && (i.op as usize) < nops && (i.root as usize) < nr, "invocation ids")?;
-        check(i.caller_pod == NONE || (i.caller_pod as usize) < np, "invocation caller pod")?;
-        check(i.target == NONE || (i.target as usize) < np, "invocation target")?;
         check(
-            i.script == NONE || rt.roots.items.get(i.root as usize).is_some_and(|r| (i.script as usize) < r.script.len()),
+            (i.edge as usize) < ne && (i.op as usize) < nops && (i.root as usize) < nr,
+            "invocation ids",
+        )?;
+        check(
+            i.caller_pod == NONE || (i.caller_pod as usize) < np,
+            "invocation caller pod",
+        )?;
+        check(
+            i.target == NONE || (i.target as usize) < np,
+            "invocation target",
+        )?;
+        check(
+            i.script == NONE
+                || rt
+                    .roots
+                    .items
+                    .get(i.root as usize)
+                    .is_some_and(|r| (i.script as usize) < r.script.len()),
             "invocation script",
         )?;
         if let Caller::Job(j, _) = i.caller {
@@ -172,26 +373,56 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
         }
     }
     for inj in &rt.injections.items {
-        check((inj.workload as usize) < nw && inj.nodes.iter().all(|n| (n.op as usize) < nops), "injection ids")?;
-    }
-    check(rt.injections.items.len() == rt.injections.gens.len() && rt.injections.items.len() == rt.injections.live.len(), "injection arena")?;
-    for r in &rt.roots.items {
-        check((r.workload as usize) < nw && (r.op as usize) < nops, "root ids")?;
-        check(r.script.iter().all(|n| (n.op as usize) < nops), "root script ops")?;
         check(
-            r.script.iter().enumerate().all(|(k, n)| n.stages.iter().flatten().all(|&c| c as usize > k && (c as usize) < r.script.len())),
+            (inj.workload as usize) < nw && inj.nodes.iter().all(|n| (n.op as usize) < nops),
+            "injection ids",
+        )?;
+    }
+    check(
+        rt.injections.items.len() == rt.injections.gens.len()
+            && rt.injections.items.len() == rt.injections.live.len(),
+        "injection arena",
+    )?;
+    for r in &rt.roots.items {
+        check(
+            (r.workload as usize) < nw && (r.op as usize) < nops,
+            "root ids",
+        )?;
+        check(
+            r.script.iter().all(|n| (n.op as usize) < nops),
+            "root script ops",
+        )?;
+        check(
+            r.script.iter().enumerate().all(|(k, n)| {
+                n.stages
+                    .iter()
+                    .flatten()
+                    .all(|&c| c as usize > k && (c as usize) < r.script.len())
+            }),
             "root script children",
         )?;
         check(r.arrival <= rt.now, "root arrival after now")?;
-        check(r.user == NONE || (r.user as usize) < rt.users.len(), "root user")?;
+        check(
+            r.user == NONE || (r.user as usize) < rt.users.len(),
+            "root user",
+        )?;
     }
     check(rt.users.iter().all(|u| (u.workload as usize) < nw), "users")?;
     for (&(e, p), pool) in &rt.pools {
         check((e as usize) < ne && (p as usize) < np, "pool key")?;
-        check(pool.waiters.iter().all(|&(i, _, _)| (i as usize) < ni), "pool waiters")?;
+        check(
+            pool.waiters.iter().all(|&(i, _, _)| (i as usize) < ni),
+            "pool waiters",
+        )?;
     }
     for part in rt.partitions.values() {
-        check(part.members.iter().chain(part.peers.iter().flatten()).all(|&p| (p as usize) < np), "partition pods")?;
+        check(
+            part.members
+                .iter()
+                .chain(part.peers.iter().flatten())
+                .all(|&p| (p as usize) < np),
+            "partition pods",
+        )?;
     }
     for (_, ev) in rt.queue.iter() {
         let ok = match *ev {

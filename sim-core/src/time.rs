@@ -55,7 +55,9 @@ impl SimDuration {
 
 /// Why a duration string could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid duration {input:?}: {reason} (expected a number with a unit: ns, us, ms, s, m, h, e.g. \"250ms\")")]
+#[error(
+    "invalid duration {input:?}: {reason} (expected a number with a unit: ns, us, ms, s, m, h, e.g. \"250ms\")"
+)]
 pub struct DurationParseError {
     /// The text that was given.
     pub input: String,
@@ -68,7 +70,10 @@ pub struct DurationParseError {
 /// Fractions are rounded to the nearest nanosecond; negative, non-finite or overflowing
 /// values are errors.
 pub fn parse_duration(s: &str) -> Result<u64, DurationParseError> {
-    let err = |reason| DurationParseError { input: s.to_string(), reason };
+    let err = |reason| DurationParseError {
+        input: s.to_string(),
+        reason,
+    };
     let t = s.trim();
     let split = t
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
@@ -87,7 +92,9 @@ pub fn parse_duration(s: &str) -> Result<u64, DurationParseError> {
         _ => return Err(err("unknown unit")),
     };
     if let Ok(int) = num.parse::<u64>() {
-        return int.checked_mul(scale as u64).ok_or_else(|| err("too large"));
+        return int
+            .checked_mul(scale as u64)
+            .ok_or_else(|| err("too large"));
     }
     let v: f64 = num.parse().map_err(|_| err("not a number"))?;
     let ns = v * scale;

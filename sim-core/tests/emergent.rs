@@ -1126,7 +1126,10 @@ fn initial_pods_are_warm() {
         slow.len(),
         &slow[..slow.len().min(3)]
     );
-    assert!(slow.iter().all(|&(a, _)| a > 0), "requests at t=0 must be warm too");
+    assert!(
+        slow.iter().all(|&(a, _)| a > 0),
+        "requests at t=0 must be warm too"
+    );
 }
 
 /// A closed-loop user who gets a 429 thinks and comes back, like after any other answer: after

@@ -88,7 +88,9 @@ pub fn run_scenarios(args: &ScenariosArgs) -> Result<()> {
         }
     }
     for s in suite_names() {
-        lines.push(format!("{s}\t(suite: sim_faults::suite(\"{s}\", system, seed))"));
+        lines.push(format!(
+            "{s}\t(suite: sim_faults::suite(\"{s}\", system, seed))"
+        ));
     }
     for l in lines {
         if writeln!(out, "{l}").is_err() {

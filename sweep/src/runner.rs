@@ -92,7 +92,10 @@ impl EpisodeRunner for FakeRunner {
         let ret = components.values().sum::<f64>() + if recovered { 5.0 } else { 0.0 };
         let localization = k.policy.contains("oracle").then(|| {
             let mut m = BTreeMap::new();
-            m.insert("ac@1".to_string(), if r3.is_multiple_of(4) { 0.0 } else { 1.0 });
+            m.insert(
+                "ac@1".to_string(),
+                if r3.is_multiple_of(4) { 0.0 } else { 1.0 },
+            );
             m.insert("ac@3".to_string(), 1.0);
             m
         });
