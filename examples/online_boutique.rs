@@ -21,7 +21,12 @@ fn main() {
         .iter()
         .position(|a| a == "--seed")
         .and_then(|i| args.get(i + 1))
-        .map(|v| v.parse().expect("--seed takes an integer"))
+        .map(|v| {
+            v.parse().unwrap_or_else(|_| {
+                eprintln!("error: --seed takes an integer, got {v:?}");
+                std::process::exit(2)
+            })
+        })
         .unwrap_or(1);
 
     let scenario = topologies::load("online-boutique").expect("the built-in topology parses");

@@ -15,14 +15,17 @@ use sim_core::prelude::*;
 use std::time::Instant;
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
-    args.iter()
-        .position(|a| a == name)
-        .and_then(|i| args.get(i + 1))
-        .map(|v| {
-            v.parse()
-                .unwrap_or_else(|_| panic!("bad value for {name}: {v}"))
-        })
-        .unwrap_or(default)
+    match args.iter().position(|a| a == name).map(|i| args.get(i + 1)) {
+        None => default,
+        Some(Some(v)) => v.parse().unwrap_or_else(|_| {
+            eprintln!("error: bad value for {name}: {v:?}");
+            std::process::exit(2)
+        }),
+        Some(None) => {
+            eprintln!("error: {name} needs a value");
+            std::process::exit(2)
+        }
+    }
 }
 
 /// Builds the tandem scenario.
@@ -115,7 +118,13 @@ fn main() {
 
     let t0 = Instant::now();
     let scenario = tandem(k, c, lambda, mu, horizon);
-    let mut sim = Simulation::new(&scenario, seed).expect("valid tandem scenario");
+    let mut sim = match Simulation::new(&scenario, seed) {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2)
+        }
+    };
     sim.record_requests(true);
     sim.run_to_end();
     let wall = t0.elapsed().as_secs_f64();
