@@ -153,6 +153,16 @@ pub(crate) struct Job {
     pub script: u32,
 }
 
+/// What a job does after issuing a stage's calls.
+enum StageEnd {
+    /// Wait for sync calls still in flight.
+    Wait,
+    /// A required call failed: stop and answer with an error.
+    Failed,
+    /// Go on to the next stage.
+    Next,
+}
+
 /// The fields of a finished job that outlive its slot.
 struct JobDone {
     pod: u32,
@@ -1363,8 +1373,7 @@ impl Runtime {
             return;
         }
         let op = &topo.ops[job.op as usize];
-        let (pod, root, span) = (job.pod, job.root, job.span);
-        let svc = self.pods[pod as usize].service;
+        let svc = self.pods[job.pod as usize].service;
         let mut k = from as usize;
         while k < op.stages.len() {
             let mut pending = 0;
@@ -1374,38 +1383,16 @@ impl Runtime {
                 {
                     continue;
                 }
-                let caller = if c.sync {
-                    Caller::Job(j, g)
-                } else {
-                    Caller::Detached
-                };
-                let i = self.new_inv(
-                    caller, root, c.edge, c.op, pod, svc, span, c.sync, c.optional,
-                );
-                if c.sync {
-                    pending += 1;
-                    let job = &mut self.jobs.items[j as usize];
-                    job.pending += 1;
-                    job.stage = k as u32;
-                    job.phase = JobPhase::Calls;
-                }
-                self.start_attempt(topo, i);
-                // a synchronous call can complete at once (refused): the job may be gone
-                if !self.jobs.valid(j, g) {
+                pending += c.sync as u32;
+                if !self.issue_call(topo, j, g, k, c.edge, c.op, c.sync, c.optional, NONE) {
                     return;
                 }
             }
-            if pending > 0 {
-                // wait for this stage's calls (they may have completed synchronously already)
-                let job = &self.jobs.items[j as usize];
-                if job.pending > 0 {
-                    return;
-                }
-                if job.failed.is_some() {
-                    break;
-                }
+            match self.after_stage(j, pending) {
+                StageEnd::Wait => return,
+                StageEnd::Failed => break,
+                StageEnd::Next => k += 1,
             }
-            k += 1;
         }
         self.finish_job(topo, j);
     }
@@ -1414,7 +1401,7 @@ impl Runtime {
     fn run_script_stages(&mut self, topo: &Topology, j: u32, from: u32) {
         let g = self.jobs.generation(j);
         let job = &self.jobs.items[j as usize];
-        let (pod, root, span, node) = (job.pod, job.root, job.span, job.script);
+        let (pod, root, node) = (job.pod, job.root, job.script);
         let svc = self.pods[pod as usize].service;
         let mut k = from as usize;
         loop {
@@ -1433,42 +1420,75 @@ impl Runtime {
                 .collect();
             let mut pending = 0;
             for (child, op, sync) in calls {
-                let callee = topo.ops[op as usize].service;
-                let Some(edge) = topo.edge_id(svc, callee) else {
+                let Some(edge) = topo.edge_id(svc, topo.ops[op as usize].service) else {
                     self.script_calls_without_edge += 1;
                     continue;
                 };
-                let caller = if sync {
-                    Caller::Job(j, g)
-                } else {
-                    Caller::Detached
-                };
-                let i = self.new_inv(caller, root, edge, op, pod, svc, span, sync, false);
-                self.invs.items[i as usize].script = child;
-                if sync {
-                    pending += 1;
-                    let job = &mut self.jobs.items[j as usize];
-                    job.pending += 1;
-                    job.stage = k as u32;
-                    job.phase = JobPhase::Calls;
-                }
-                self.start_attempt(topo, i);
-                if !self.jobs.valid(j, g) {
+                pending += sync as u32;
+                if !self.issue_call(topo, j, g, k, edge, op, sync, false, child) {
                     return;
                 }
             }
-            if pending > 0 {
-                let job = &self.jobs.items[j as usize];
-                if job.pending > 0 {
-                    return;
-                }
-                if job.failed.is_some() {
-                    break;
-                }
+            match self.after_stage(j, pending) {
+                StageEnd::Wait => return,
+                StageEnd::Failed => break,
+                StageEnd::Next => k += 1,
             }
-            k += 1;
         }
         self.finish_job(topo, j);
+    }
+
+    /// Issues one downstream call of job `j` (generation `g`) in stage `k`. Returns false when
+    /// the job is gone afterwards (a call can complete at once, e.g. refused).
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    fn issue_call(
+        &mut self,
+        topo: &Topology,
+        j: u32,
+        g: u32,
+        k: usize,
+        edge: EdgeId,
+        op: OpId,
+        sync: bool,
+        optional: bool,
+        script: u32,
+    ) -> bool {
+        let job = &self.jobs.items[j as usize];
+        let (pod, root, span) = (job.pod, job.root, job.span);
+        let svc = self.pods[pod as usize].service;
+        let caller = if sync {
+            Caller::Job(j, g)
+        } else {
+            Caller::Detached
+        };
+        let i = self.new_inv(caller, root, edge, op, pod, svc, span, sync, optional);
+        self.invs.items[i as usize].script = script;
+        if sync {
+            let job = &mut self.jobs.items[j as usize];
+            job.pending += 1;
+            job.stage = k as u32;
+            job.phase = JobPhase::Calls;
+        }
+        self.start_attempt(topo, i);
+        self.jobs.valid(j, g)
+    }
+
+    /// What a job does once a stage's calls are issued (`pending` = sync calls issued).
+    #[inline]
+    fn after_stage(&self, j: u32, pending: u32) -> StageEnd {
+        if pending == 0 {
+            return StageEnd::Next;
+        }
+        // the stage's calls may have completed synchronously already
+        let job = &self.jobs.items[j as usize];
+        if job.pending > 0 {
+            StageEnd::Wait
+        } else if job.failed.is_some() {
+            StageEnd::Failed
+        } else {
+            StageEnd::Next
+        }
     }
 
     /// Queues a scripted request to arrive at `at` (ns).
