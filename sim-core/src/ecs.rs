@@ -145,8 +145,8 @@ fn memory_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>) {
     rt.refresh_pod_stress();
 }
 
-fn autoscale_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>, w: Res<Window>) {
-    st.bypass_change_detection().0.autoscale(&topo.0, w.0);
+fn autoscale_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>) {
+    st.bypass_change_detection().0.autoscale(&topo.0);
 }
 
 fn scrape_system(mut st: ResMut<EngineState>, topo: Res<TopologyRes>, w: Res<Window>) {

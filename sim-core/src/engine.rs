@@ -82,6 +82,8 @@ pub(crate) enum Ev {
     Response(u32, u32, Status),
     /// An attempt's timeout fires (inv, attempt, inv slot generation).
     Timeout(u32, u32, u32),
+    /// The earliest deadline in an edge's timeout FIFO is due (edge).
+    EdgeTimeouts(u32),
     /// A pod's lifecycle timer (boot done, back-off over, eviction).
     PodTimer(u32, u32),
     /// A scripted (replayed) request arrives (index into `injections`).
@@ -331,6 +333,8 @@ pub(crate) struct PodRt {
     pub weight: u32,
     pub wrr: i64,
     pub win: PodWindow,
+    /// CPU charged since the last autoscaler evaluation of the pod's service.
+    pub hpa_cpu_ns: u64,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -364,6 +368,8 @@ pub(crate) struct SvcRt {
     pub win_errors: u32,
     pub hpa_next: u64,
     pub hpa_low_since: u64,
+    /// Time of the last autoscaler evaluation (the start of its CPU averaging window).
+    pub hpa_last: u64,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -371,6 +377,14 @@ pub(crate) struct EdgeRt {
     pub rr: u32,
     pub net: NetFault,
     pub pool_override: Option<u32>,
+    /// Per-attempt timeout in ns replacing the scenario's (a runtime config change).
+    pub timeout_override: Option<u64>,
+    /// Retry policy replacing the scenario's.
+    pub retry_override: Option<crate::scenario::RetrySpec>,
+    /// Pending attempt deadlines (deadline, inv, attempt, generation), in deadline order.
+    pub timeouts: VecDeque<(u64, u32, u32, u32)>,
+    /// True while an `Ev::EdgeTimeouts` event for this edge is queued.
+    pub timeouts_armed: bool,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -532,6 +546,7 @@ impl Runtime {
                         .map(|a| a.period.0)
                         .unwrap_or(u64::MAX),
                     hpa_low_since: u64::MAX,
+                    hpa_last: 0,
                 })
                 .collect(),
             pods: vec![],
@@ -585,13 +600,7 @@ impl Runtime {
 
     /// Processes every event with time < `until` (events at `until` are left for later).
     pub(crate) fn run_events_before(&mut self, topo: &Topology, until: u64) {
-        while let Some(t) = self.queue.peek_time() {
-            if t >= until {
-                break;
-            }
-            let Some((t, ev)) = self.queue.pop() else {
-                break;
-            };
+        while let Some((t, ev)) = self.queue.pop_before(until) {
             self.now = t;
             self.counters.events += 1;
             self.handle(topo, ev);
@@ -633,28 +642,8 @@ impl Runtime {
                 }
             }
             Ev::Response(i, attempt, st) => self.on_response(topo, i, attempt, st),
-            Ev::Timeout(i, attempt, g) => {
-                let inv = &self.invs.items[i as usize];
-                if self.invs.valid(i, g)
-                    && inv.attempts == attempt
-                    && matches!(inv.state, InvState::InFlight | InvState::WaitConn)
-                {
-                    self.counters.timeouts += 1;
-                    if inv.caller_pod != NONE {
-                        let cp = inv.caller_pod;
-                        self.pods[cp as usize].win.timeouts += 1;
-                        let es = &topo.edges[inv.edge as usize];
-                        self.log(topo, cp, Severity::Error, LogTemplate::Timeout, || {
-                            format!(
-                                "upstream request timeout: call to {} after {}",
-                                topo.service(es.to).name,
-                                es.spec.timeout
-                            )
-                        });
-                    }
-                    self.end_attempt(topo, i, Status::Timeout);
-                }
-            }
+            Ev::Timeout(i, attempt, g) => self.fire_timeout(topo, i, attempt, g),
+            Ev::EdgeTimeouts(e) => self.on_edge_timeouts(topo, e),
             Ev::PodTimer(p, g) => self.on_pod_timer(topo, p, g),
             Ev::Inject(k) => {
                 if self.injections.live[k as usize] {
@@ -667,6 +656,79 @@ impl Runtime {
     }
 
     // ------------------------------------------------------------------ arrivals
+
+    /// An attempt's timeout: ends the attempt if it is still the live one and unanswered.
+    fn fire_timeout(&mut self, topo: &Topology, i: u32, attempt: u32, g: u32) {
+        if !self.attempt_pending(i, attempt, g) {
+            return;
+        }
+        let inv = &self.invs.items[i as usize];
+        self.counters.timeouts += 1;
+        if inv.caller_pod != NONE {
+            let cp = inv.caller_pod;
+            self.pods[cp as usize].win.timeouts += 1;
+            let es = &topo.edges[inv.edge as usize];
+            let timeout = self.edges[inv.edge as usize]
+                .timeout_override
+                .unwrap_or(es.spec.timeout.0);
+            self.log(topo, cp, Severity::Error, LogTemplate::Timeout, || {
+                format!(
+                    "upstream request timeout: call to {} after {}",
+                    topo.service(es.to).name,
+                    crate::time::SimDuration(timeout)
+                )
+            });
+        }
+        self.end_attempt(topo, i, Status::Timeout);
+    }
+
+    /// True while attempt `attempt` of invocation `i` (slot generation `g`) waits for its answer.
+    #[inline]
+    fn attempt_pending(&self, i: u32, attempt: u32, g: u32) -> bool {
+        self.invs.valid(i, g) && {
+            let inv = &self.invs.items[i as usize];
+            inv.attempts == attempt && matches!(inv.state, InvState::InFlight | InvState::WaitConn)
+        }
+    }
+
+    /// Arms the timeout of an attempt. Deadlines on one edge are almost always issued in
+    /// increasing order (now + the edge's timeout), so they wait in the edge's FIFO with one
+    /// queue event for its head, instead of one event each travelling down the radix heap;
+    /// most calls are answered long before, and their entries are dropped when the head
+    /// passes. A deadline earlier than the FIFO's last (the timeout was just shortened) gets
+    /// its own event.
+    #[inline]
+    fn arm_timeout(&mut self, edge: usize, deadline: u64, i: u32, attempt: u32, g: u32) {
+        let e = &mut self.edges[edge];
+        if e.timeouts.back().is_some_and(|b| b.0 > deadline) {
+            self.queue.push(deadline, Ev::Timeout(i, attempt, g));
+            return;
+        }
+        e.timeouts.push_back((deadline, i, attempt, g));
+        if !e.timeouts_armed {
+            e.timeouts_armed = true;
+            self.queue.push(deadline, Ev::EdgeTimeouts(edge as u32));
+        }
+    }
+
+    /// The head of an edge's timeout FIFO is due: fires every due deadline whose attempt still
+    /// waits, drops the entries of answered attempts, and re-arms at the next pending one.
+    fn on_edge_timeouts(&mut self, topo: &Topology, e: u32) {
+        let e = e as usize;
+        self.edges[e].timeouts_armed = false;
+        while let Some(&(deadline, i, attempt, g)) = self.edges[e].timeouts.front() {
+            if deadline <= self.now {
+                self.edges[e].timeouts.pop_front();
+                self.fire_timeout(topo, i, attempt, g);
+            } else if !self.attempt_pending(i, attempt, g) {
+                self.edges[e].timeouts.pop_front();
+            } else {
+                self.edges[e].timeouts_armed = true;
+                self.queue.push(deadline, Ev::EdgeTimeouts(e as u32));
+                return;
+            }
+        }
+    }
 
     fn schedule_next_arrival(&mut self, topo: &Topology, w: u32) {
         let ArrivalSpec::Open { rate } = &topo.scenario.workload[w as usize].arrivals else {
@@ -804,8 +866,8 @@ impl Runtime {
             return;
         }
         let g = self.invs.generation(i);
-        self.queue
-            .push(now + es.timeout.0, Ev::Timeout(i, attempt, g));
+        let timeout = self.edges[edge].timeout_override.unwrap_or(es.timeout.0);
+        self.arm_timeout(edge, now + timeout, i, attempt, g);
         let inv = &mut self.invs.items[i as usize];
         let pool_size = self.edges[edge].pool_override.or(es.pool_size);
         if let (Some(size), true) = (pool_size, inv.caller_pod != NONE) {
@@ -1017,9 +1079,11 @@ impl Runtime {
             self.release_conn(topo, edge as u32, caller_pod);
         }
         let _ = was_waiting;
-        let es = &topo.edges[edge].spec;
-        if st != Status::Ok && attempts < es.retry.attempts && st != Status::RateLimited {
-            let r = &es.retry;
+        let r = self.edges[edge]
+            .retry_override
+            .as_ref()
+            .unwrap_or(&topo.edges[edge].spec.retry);
+        if st != Status::Ok && attempts < r.attempts && st != Status::RateLimited {
             let base = r.backoff.0 as f64 * r.multiplier.powi(attempts as i32 - 1);
             let base = base.min(r.max_backoff.0 as f64);
             let jit = if r.jitter > 0.0 {
@@ -1045,17 +1109,51 @@ impl Runtime {
             return;
         };
         pool.in_use = pool.in_use.saturating_sub(1);
-        // hand the connection to the oldest live waiter
-        while let Some((w, att, g)) = pool.waiters.pop_front() {
-            let inv = &self.invs.items[w as usize];
-            if self.invs.valid(w, g) && inv.attempts == att && inv.state == InvState::WaitConn {
-                pool.in_use += 1;
-                let inv = &mut self.invs.items[w as usize];
-                inv.conn_held = true;
-                inv.state = InvState::InFlight;
-                self.transmit(topo, w);
+        self.grant_conns(topo, edge, caller_pod);
+    }
+
+    /// Hands free connections of a pool (its size as configured now: a shrunk pool first
+    /// drains below its new size) to its oldest live waiters.
+    fn grant_conns(&mut self, topo: &Topology, edge: u32, caller_pod: u32) {
+        let size = self.edges[edge as usize]
+            .pool_override
+            .or(topo.edges[edge as usize].spec.pool_size)
+            .unwrap_or(u32::MAX);
+        loop {
+            let Some(pool) = self.pools.get_mut(&(edge, caller_pod)) else {
+                return;
+            };
+            if pool.in_use >= size {
                 return;
             }
+            let Some(w) =
+                std::iter::from_fn(|| pool.waiters.pop_front()).find_map(|(w, att, g)| {
+                    let live = self.invs.valid(w, g) && {
+                        let inv = &self.invs.items[w as usize];
+                        inv.attempts == att && inv.state == InvState::WaitConn
+                    };
+                    live.then_some(w)
+                })
+            else {
+                return;
+            };
+            pool.in_use += 1;
+            let inv = &mut self.invs.items[w as usize];
+            inv.conn_held = true;
+            inv.state = InvState::InFlight;
+            self.transmit(topo, w);
+        }
+    }
+
+    /// A pool size changed: a grown pool serves its waiters at once.
+    pub(crate) fn pool_resized(&mut self, topo: &Topology, edge: u32) {
+        let keys: Vec<(u32, u32)> = self
+            .pools
+            .range((edge, 0)..=(edge, u32::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for (e, pod) in keys {
+            self.grant_conns(topo, e, pod);
         }
     }
 
@@ -1319,6 +1417,7 @@ impl Runtime {
             (demand / node_share.min(pod_share).min(1.0)) as u64
         };
         pod.win.cpu_ns += demand as u64;
+        pod.hpa_cpu_ns += demand as u64;
         node.win_cpu_ns += demand as u64;
         self.queue.push(self.now + dur, Ev::CpuDone(j, g));
     }
@@ -1685,6 +1784,7 @@ impl Runtime {
             weight: 100,
             wrr: 0,
             win: PodWindow::default(),
+            hpa_cpu_ns: 0,
         };
         let id = if let Some(id) = self.pod_free.pop() {
             let g = self.pods[id as usize].generation.wrapping_add(1);
@@ -2121,8 +2221,10 @@ impl Runtime {
         }
     }
 
-    /// The horizontal pod autoscalers (Kubernetes' algorithm: desired = ceil(current * util / target)).
-    pub(crate) fn autoscale(&mut self, topo: &Topology, window_ns: u64) {
+    /// The horizontal pod autoscalers (Kubernetes' algorithm: desired = ceil(current * util /
+    /// target), 10% tolerance, scale-down stabilisation). Utilisation is averaged over the time
+    /// since the previous evaluation (metrics-server's averaging), not over the last scrape.
+    pub(crate) fn autoscale(&mut self, topo: &Topology) {
         for s in 0..self.svcs.len() {
             let Some(a) = &topo.scenario.services[s].autoscaler else {
                 continue;
@@ -2131,19 +2233,25 @@ impl Runtime {
                 continue;
             }
             self.svcs[s].hpa_next = self.now + a.period.0;
-            let ready: Vec<u32> = self.svcs[s].ready.clone();
-            if ready.is_empty() {
+            let since = std::mem::replace(&mut self.svcs[s].hpa_last, self.now);
+            let (mut sum, mut n) = (0.0, 0u32);
+            for &p in &self.svcs[s].ready {
+                let pod = &self.pods[p as usize];
+                let elapsed = self.now - since.max(pod.ready_at).min(self.now);
+                if elapsed == 0 {
+                    continue;
+                }
+                sum += (pod.hpa_cpu_ns as f64 + pod.stress_cpu as f64 / 1000.0 * elapsed as f64)
+                    / (elapsed as f64 * pod.cpu_request.max(1) as f64 / 1000.0);
+                n += 1;
+            }
+            for pod in self.pods.iter_mut().filter(|p| p.service == s as u32) {
+                pod.hpa_cpu_ns = 0;
+            }
+            if n == 0 {
                 continue;
             }
-            let util: f64 = ready
-                .iter()
-                .map(|&p| {
-                    let pod = &self.pods[p as usize];
-                    (pod.win.cpu_ns as f64 + pod.stress_cpu as f64 / 1000.0 * window_ns as f64)
-                        / (window_ns as f64 * pod.cpu_request.max(1) as f64 / 1000.0)
-                })
-                .sum::<f64>()
-                / ready.len() as f64;
+            let util = sum / n as f64;
             let cur = self.svcs[s].desired;
             let ratio = util / a.target_cpu;
             if (ratio - 1.0).abs() <= 0.1 {
@@ -2221,6 +2329,7 @@ impl Runtime {
                 node_pods[pod.node as usize] += 1;
             }
             let (pin, pwait) = pool_use.get(&(p as u32)).copied().unwrap_or((0, 0));
+            let pq = pod.win.hist.quantiles_ms([0.5, 0.9, 0.99]);
             let w = &pod.win;
             pods.push(PodMetrics {
                 pod: p as u32,
@@ -2238,9 +2347,9 @@ impl Runtime {
                 } else {
                     0.0
                 },
-                p50_ms: w.hist.quantile_ms(0.5),
-                p90_ms: w.hist.quantile_ms(0.9),
-                p99_ms: w.hist.quantile_ms(0.99),
+                p50_ms: pq[0],
+                p90_ms: pq[1],
+                p99_ms: pq[2],
                 queue_depth: pod.queue.len() as u32,
                 in_flight: pod.in_flight,
                 restarts: pod.restarts,
@@ -2263,6 +2372,7 @@ impl Runtime {
         let services = (0..nsvc)
             .map(|s| {
                 let sv = &self.svcs[s];
+                let sq = sv.win.quantiles_ms([0.5, 0.9, 0.99]);
                 ServiceMetrics {
                     service: s as u32,
                     name: topo.scenario.services[s].name.clone(),
@@ -2276,9 +2386,9 @@ impl Runtime {
                     } else {
                         0.0
                     },
-                    p50_ms: sv.win.quantile_ms(0.5),
-                    p90_ms: sv.win.quantile_ms(0.9),
-                    p99_ms: sv.win.quantile_ms(0.99),
+                    p50_ms: sq[0],
+                    p90_ms: sq[1],
+                    p99_ms: sq[2],
                     cpu_utilization: if svc_cpu[s].1 > 0 {
                         svc_cpu[s].0 / svc_cpu[s].1 as f64
                     } else {

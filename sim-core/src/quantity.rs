@@ -128,7 +128,7 @@ impl std::str::FromStr for Memory {
 
 impl fmt::Display for Cpu {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.0 % 1000 == 0 {
+        if self.0.is_multiple_of(1000) {
             write!(f, "{}", self.0 / 1000)
         } else {
             write!(f, "{}m", self.0)
@@ -140,7 +140,7 @@ impl fmt::Display for Memory {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let b = self.0;
         for (suf, sh) in [("Gi", 30), ("Mi", 20), ("Ki", 10)] {
-            if b != 0 && b % (1u64 << sh) == 0 {
+            if b != 0 && b.is_multiple_of(1u64 << sh) {
                 return write!(f, "{}{}", b >> sh, suf);
             }
         }

@@ -717,7 +717,7 @@ impl RateSpec {
             );
             match (a.parse::<f64>(), b.parse::<f64>()) {
                 (Ok(t), Ok(r))
-                    if t.is_finite() && t >= 0.0 && t < 1e9 && r.is_finite() && r >= 0.0 =>
+                    if t.is_finite() && (0.0..1e9).contains(&t) && r.is_finite() && r >= 0.0 =>
                 {
                     points.push((SimDuration((t * 1e9).round() as u64), r))
                 }
@@ -1088,7 +1088,13 @@ impl Scenario {
     }
 }
 
-fn validate_retry(r: &RetrySpec) -> Result<(), String> {
+/// Checks a retry policy: 1..=100 attempts, multiplier in [1, 100], jitter in [0, 1],
+/// back-offs of at most a day.
+pub(crate) fn validate_retry(r: &RetrySpec) -> Result<(), String> {
+    const DAY: u64 = 86_400 * crate::time::SECONDS;
+    if r.backoff.0 > DAY || r.max_backoff.0 > DAY {
+        return Err("back-offs must be at most 1 day".into());
+    }
     if r.attempts == 0 || r.attempts > 100 {
         return Err("attempts must be in 1..=100".into());
     }

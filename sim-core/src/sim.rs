@@ -4,8 +4,9 @@
 use crate::ecs::{EngineState, build_world, window_schedule};
 use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime, ScriptedRequest};
 use crate::model::{EdgeId, NodeId, PodId, ServiceId, Topology};
-use crate::scenario::{Scenario, ScenarioError};
+use crate::scenario::{RetrySpec, Scenario, ScenarioError};
 use crate::telemetry::{LogTemplate, Phase, Scrape, Severity, Telemetry};
+use crate::time::SimDuration;
 use bevy_ecs::schedule::Schedule;
 use bevy_ecs::world::World;
 use std::sync::Arc;
@@ -597,7 +598,9 @@ impl Simulation {
         Ok(())
     }
 
-    /// Overrides the connection pool size of an edge (None: the scenario's).
+    /// Overrides the connection pool size of an edge (None: the scenario's). A grown pool
+    /// serves waiting calls at once; a shrunk one hands out no connection until fewer than
+    /// the new size are in use.
     pub fn set_pool_size(&mut self, edge: EdgeId, size: Option<u32>) -> Result<(), ControlError> {
         if edge as usize >= self.topo.edges.len() {
             return Err(ControlError::UnknownEdge(edge));
@@ -609,7 +612,64 @@ impl Simulation {
             });
         }
         self.rt_mut().edges[edge as usize].pool_override = size;
+        let topo = self.topo.clone();
+        self.rt_mut().pool_resized(&topo, edge);
         Ok(())
+    }
+
+    /// Overrides the per-attempt timeout of an edge (None: the scenario's), as a config
+    /// change would; calls already in flight keep the timeout they started with.
+    pub fn set_edge_timeout(
+        &mut self,
+        edge: EdgeId,
+        timeout: Option<SimDuration>,
+    ) -> Result<(), ControlError> {
+        if edge as usize >= self.topo.edges.len() {
+            return Err(ControlError::UnknownEdge(edge));
+        }
+        if timeout.is_some_and(|t| t.0 == 0) {
+            return Err(ControlError::InvalidValue {
+                what: "timeout",
+                why: "must be positive".into(),
+            });
+        }
+        self.rt_mut().edges[edge as usize].timeout_override = timeout.map(|t| t.0);
+        Ok(())
+    }
+
+    /// Overrides the retry policy of an edge (None: the scenario's), e.g. to take retry
+    /// pressure off a system in a retry storm. Applies to the next failed attempt.
+    pub fn set_edge_retry(
+        &mut self,
+        edge: EdgeId,
+        retry: Option<RetrySpec>,
+    ) -> Result<(), ControlError> {
+        if edge as usize >= self.topo.edges.len() {
+            return Err(ControlError::UnknownEdge(edge));
+        }
+        if let Some(r) = &retry {
+            crate::scenario::validate_retry(r)
+                .map_err(|why| ControlError::InvalidValue { what: "retry", why })?;
+        }
+        self.rt_mut().edges[edge as usize].retry_override = retry;
+        Ok(())
+    }
+
+    /// The timeout and retry policy an edge uses now (the scenario's unless overridden).
+    pub fn edge_policy(&self, edge: EdgeId) -> Result<(SimDuration, RetrySpec), ControlError> {
+        let spec = &self
+            .topo
+            .edges
+            .get(edge as usize)
+            .ok_or(ControlError::UnknownEdge(edge))?
+            .spec;
+        let e = &self.rt().edges[edge as usize];
+        Ok((
+            SimDuration(e.timeout_override.unwrap_or(spec.timeout.0)),
+            e.retry_override
+                .clone()
+                .unwrap_or_else(|| spec.retry.clone()),
+        ))
     }
 
     /// Cuts the network between pod sets; returns an id for [`Simulation::remove_partition`].

@@ -136,7 +136,6 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     for p in &rt.pods {
         check(
             [
-                p.generation.min(0),
                 p.cpu_limit,
                 p.cpu_request,
                 p.workers,
@@ -217,7 +216,8 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             s.win_requests < N
                 && s.win_errors < N
                 && (s.hpa_next < T || s.hpa_next == u64::MAX)
-                && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX),
+                && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX)
+                && s.hpa_last <= rt.now,
             "service window out of range",
         )?;
     }
@@ -226,7 +226,11 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             e.net.delay < T
                 && e.net.jitter < T
                 && (0.0..=1.0).contains(&e.net.loss)
-                && e.pool_override.is_none_or(|x| x > 0),
+                && e.pool_override.is_none_or(|x| x > 0)
+                && e.timeout_override.is_none_or(|x| x > 0 && x < T)
+                && e.retry_override
+                    .as_ref()
+                    .is_none_or(|r| crate::scenario::validate_retry(r).is_ok()),
             "edge values out of range",
         )?;
     }
@@ -429,12 +433,33 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             Ev::Arrival(w) => (w as usize) < nw,
             Ev::UserWake(u) => (u as usize) < rt.users.len(),
             Ev::Send(i, _) | Ev::Response(i, _, _) | Ev::Timeout(i, _, _) => (i as usize) < ni,
+            Ev::EdgeTimeouts(e) => (e as usize) < ne,
             Ev::Deliver(i, _, p) => (i as usize) < ni && (p as usize) < np,
             Ev::CpuDone(j, _) | Ev::IoDone(j, _) => (j as usize) < nj,
             Ev::PodTimer(p, _) => (p as usize) < np,
             Ev::Inject(k) => (k as usize) < rt.injections.items.len(),
         };
         check(ok, "event ids")?;
+    }
+    let mut heads = vec![0u32; ne];
+    for (_, ev) in rt.queue.iter() {
+        if let Ev::EdgeTimeouts(e) = *ev {
+            heads[e as usize] += 1;
+        }
+    }
+    for (e, h) in rt.edges.iter().zip(heads) {
+        check(
+            h == u32::from(e.timeouts_armed) && (e.timeouts.is_empty() || e.timeouts_armed),
+            "edge timeout head",
+        )?;
+        check(
+            e.timeouts.iter().all(|t| (t.1 as usize) < ni)
+                && e.timeouts
+                    .iter()
+                    .zip(e.timeouts.iter().skip(1))
+                    .all(|(a, b)| a.0 <= b.0),
+            "edge timeouts",
+        )?;
     }
     Ok(())
 }

@@ -116,11 +116,11 @@ impl fmt::Display for SimDuration {
         let ns = self.0;
         if ns == 0 {
             write!(f, "0s")
-        } else if ns % SECONDS == 0 {
+        } else if ns.is_multiple_of(SECONDS) {
             write!(f, "{}s", ns / SECONDS)
-        } else if ns % MILLIS == 0 {
+        } else if ns.is_multiple_of(MILLIS) {
             write!(f, "{}ms", ns / MILLIS)
-        } else if ns % MICROS == 0 {
+        } else if ns.is_multiple_of(MICROS) {
             write!(f, "{}us", ns / MICROS)
         } else {
             write!(f, "{ns}ns")

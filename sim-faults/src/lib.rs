@@ -19,7 +19,7 @@
 //!     [base]
 //!     name = "two-tier"
 //!     duration = "60s"
-//!     slos = [{ service = "api", latency_p99 = "100ms" }]
+//!     slos = [{ service = "api", latency_p99 = "150ms" }]
 //!     [[base.nodes]]
 //!     name = "n0"
 //!     cpu = "8"
