@@ -6,7 +6,10 @@
 //! cargo run --release --example env_throughput -- --threads 2 --seconds 10
 //! ```
 //! Options: `--threads N` (default 1), `--seconds S` (default 10), `--envs E` (default 4 x
-//! threads), `--seed K`. The last line is one JSON object with `steps`, `episodes`, `wall_s`,
+//! threads), `--seed K`, `--decision-interval SECS` (default: each scenario's own, 10 s; a
+//! shorter interval scales `max_steps` up so episodes cover the same simulated time: with
+//! `--decision-interval 1` a step carries ~100-300 requests, DIME's request volume per step).
+//! The last line is one JSON object with `steps`, `episodes`, `wall_s`,
 //! `steps_per_s`, `threads`, `envs`, `scenarios`, `events`, `events_per_s` and
 //! `dime_ratio` (steps/s over DIME's ~3,400 whole-loop steps/s on one core of this machine
 //! class, shared/bench/README.md).
@@ -36,10 +39,25 @@ fn main() {
     let seconds: f64 = arg(&args, "--seconds", 10.0);
     let envs: usize = arg(&args, "--envs", 4 * threads.max(1));
     let seed: u64 = arg(&args, "--seed", 1);
+    let interval: f64 = arg(&args, "--decision-interval", 0.0);
+    if !(interval == 0.0 || (0.001..=3600.0).contains(&interval)) {
+        eprintln!("--decision-interval must be in [0.001, 3600] seconds");
+        std::process::exit(2);
+    }
     let scenarios: Vec<FaultScenario> = sim_faults::builtin_names()
         .into_iter()
         .filter(|n| n.starts_with("dime-"))
         .filter_map(|n| FaultScenario::builtin(n).ok())
+        .map(|mut s| {
+            if interval > 0.0 {
+                let new = (interval * 1e9) as u64;
+                let old = s.agent.decision_interval.0;
+                let steps = s.agent.max_steps as u128 * old as u128 / new as u128;
+                s.agent.max_steps = steps.clamp(1, u32::MAX as u128) as u32;
+                s.agent.decision_interval = sim_core::time::SimDuration(new);
+            }
+            s
+        })
         .filter(|s| sim_faults::Episode::new(s, 0).is_ok())
         .collect();
     if scenarios.is_empty() {
@@ -76,8 +94,9 @@ fn main() {
     let steps = venv.steps_done;
     let sps = steps as f64 / wall;
     println!(
-        "{{\"steps\": {steps}, \"episodes\": {episodes}, \"wall_s\": {wall:.3}, \"steps_per_s\": {sps:.1}, \"threads\": {threads}, \"envs\": {envs}, \"scenarios\": {}, \"events_in_live_episodes\": {events}, \"dime_ratio\": {:.3}}}",
+        "{{\"steps\": {steps}, \"episodes\": {episodes}, \"wall_s\": {wall:.3}, \"steps_per_s\": {sps:.1}, \"threads\": {threads}, \"envs\": {envs}, \"scenarios\": {}, \"decision_interval_s\": {}, \"events_in_live_episodes\": {events}, \"dime_ratio\": {:.3}}}",
         names.len(),
+        scenarios[0].agent.decision_interval.0 as f64 / 1e9,
         sps / 3400.0
     );
 }

@@ -102,7 +102,7 @@ impl VecEnv {
 
     /// The seed of environment `i`'s episode `k`.
     pub fn episode_seed(&self, i: usize, k: u64) -> u64 {
-        mix64(self.base_seed ^ mix64((i as u64) << 32 ^ k))
+        episode_seed(self.base_seed, i, k)
     }
 
     /// Resets every environment (each starts its next episode).
@@ -127,25 +127,34 @@ impl VecEnv {
         let mut actions = actions;
         actions.resize(n, Action::NoOp);
         let base = self.base_seed;
-        let eps = self.episodes.clone();
+        let eps = &self.episodes;
+        let step_one = |i: usize, e: &mut Env, a: Action| {
+            let mut st = e.step(a);
+            let done = st.terminated || st.truncated;
+            if done {
+                let first = e.reset(episode_seed(base, i, eps[i] + 1));
+                let last = std::mem::replace(&mut st.observation, first);
+                st.info.final_observation = Some(Box::new(last));
+            }
+            (st, done)
+        };
         let envs = &mut self.envs;
-        let out: Vec<(Step, bool)> = self.pool.install(|| {
-            envs.par_iter_mut()
+        // one thread: step in place (no pool hand-off per step, ~8% of a step at 1 s intervals)
+        let out: Vec<(Step, bool)> = if self.pool.current_num_threads() == 1 {
+            envs.iter_mut()
                 .zip(actions)
                 .enumerate()
-                .map(|(i, (e, a))| {
-                    let mut st = e.step(a);
-                    let done = st.terminated || st.truncated;
-                    if done {
-                        let seed = mix64(base ^ mix64((i as u64) << 32 ^ (eps[i] + 1)));
-                        let first = e.reset(seed);
-                        let last = std::mem::replace(&mut st.observation, first);
-                        st.info.final_observation = Some(Box::new(last));
-                    }
-                    (st, done)
-                })
+                .map(|(i, (e, a))| step_one(i, e, a))
                 .collect()
-        });
+        } else {
+            self.pool.install(|| {
+                envs.par_iter_mut()
+                    .zip(actions)
+                    .enumerate()
+                    .map(|(i, (e, a))| step_one(i, e, a))
+                    .collect()
+            })
+        };
         let mut steps = Vec::with_capacity(n);
         for (i, (st, done)) in out.into_iter().enumerate() {
             if done {
@@ -157,4 +166,9 @@ impl VecEnv {
         }
         steps
     }
+}
+
+/// The seed of episode `k` of environment `i` of a [`VecEnv`] with base seed `base`.
+fn episode_seed(base: u64, i: usize, k: u64) -> u64 {
+    mix64(base ^ mix64((i as u64) << 32 ^ k))
 }

@@ -97,7 +97,16 @@ impl LatencyHist {
     /// Records one latency given in nanoseconds (clamped to 1 us .. 1 h).
     #[inline]
     pub fn record_ns(&mut self, ns: u64) {
-        self.record_us_n((ns / 1_000).clamp(1, MAX_US), 1);
+        let us = (ns / 1_000).clamp(1, MAX_US);
+        let s = slot_of(us);
+        if self.counts[s] < u32::MAX {
+            self.counts[s] += 1;
+            let g = s / GROUP;
+            self.groups[g] += 1;
+            self.used |= 1 << g;
+            self.total += 1;
+            self.sum_us = self.sum_us.saturating_add(us);
+        }
     }
 
     #[inline]
