@@ -22,7 +22,7 @@
 use crate::hist::LatencyHist;
 use crate::model::*;
 use crate::rng::{StreamKind, below, bernoulli, mix64, stream, unit};
-use crate::scenario::{ArrivalSpec, LoadBalancing};
+use crate::scenario::{ArrivalSpec, AutoscalerSpec, LoadBalancing};
 use crate::telemetry::*;
 use crate::time::SECONDS;
 use rand_chacha::ChaCha8Rng;
@@ -350,6 +350,9 @@ pub(crate) struct NodeRt {
     pub weight: u32,
     /// Stress inside the node's pods, as their limits let it through (derived, see `refresh_pod_stress`).
     pub pod_stress: u32,
+    /// Operator restarts of the node (`Simulation::restart_node`): lets fault injectors see
+    /// that a node was rebooted (a zombie node is cured by one).
+    pub restarts: u32,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
@@ -370,6 +373,11 @@ pub(crate) struct SvcRt {
     pub hpa_low_since: u64,
     /// Time of the last autoscaler evaluation (the start of its CPU averaging window).
     pub hpa_last: u64,
+    /// The autoscaler in force: the scenario's at first, replaced by
+    /// `Simulation::set_autoscaler` (a runtime `kubectl apply` of the HPA; None = no HPA).
+    /// Held here rather than as an override of the scenario's so that "removed" and "never
+    /// changed" need no third state.
+    pub hpa: Option<AutoscalerSpec>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -395,6 +403,10 @@ pub(crate) struct Pool {
 }
 
 /// A network partition: members cannot reach peers (or anyone outside, if no peers).
+///
+/// External clients count as outside every pod set: with `peers: None` the members receive
+/// no client requests either (they time out at the client); with explicit peers clients still
+/// get through. A partition acts on new sends; calls already delivered finish normally.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Partition {
     /// Pods on one side.
@@ -522,6 +534,7 @@ impl Runtime {
                     win_io_ns: 0,
                     weight: 100,
                     pod_stress: 0,
+                    restarts: 0,
                 })
                 .collect(),
             svcs: sc
@@ -547,6 +560,7 @@ impl Runtime {
                         .unwrap_or(u64::MAX),
                     hpa_low_since: u64::MAX,
                     hpa_last: 0,
+                    hpa: s.autoscaler.clone(),
                 })
                 .collect(),
             pods: vec![],
@@ -734,16 +748,25 @@ impl Runtime {
         let ArrivalSpec::Open { rate } = &topo.scenario.workload[w as usize].arrivals else {
             return;
         };
-        let max = rate.max_rate();
-        if max <= 0.0 {
-            return;
-        }
         let rng = &mut self.rng_arrivals[w as usize];
-        // thinning (Lewis-Shedler) on the workload's own stream
+        // thinning (Lewis-Shedler) on the workload's own stream, under a piecewise envelope
+        // of the rate: a candidate that crosses the end of its piece is dropped and drawing
+        // restarts at the piece's end (exact, the exponential being memoryless)
         let mut t = self.now as f64;
-        loop {
-            t += crate::rng::exponential(rng, SECONDS as f64 / max);
-            if t >= self.end as f64 {
+        let end = self.end as f64;
+        while t < end {
+            let (max, until) = rate.envelope(t as u64);
+            if max <= 0.0 {
+                t = until as f64;
+                continue;
+            }
+            let next = t + crate::rng::exponential(rng, SECONDS as f64 / max);
+            if next >= until as f64 {
+                t = until as f64;
+                continue;
+            }
+            t = next;
+            if t >= end {
                 return;
             }
             let ti = t as u64;
@@ -812,6 +835,7 @@ impl Runtime {
         self.start_attempt(topo, inv);
     }
 
+    #[inline]
     #[allow(clippy::too_many_arguments)]
     fn new_inv(
         &mut self,
@@ -848,6 +872,7 @@ impl Runtime {
 
     // ------------------------------------------------------------------ caller side
 
+    #[inline]
     fn start_attempt(&mut self, topo: &Topology, i: u32) {
         let now = self.now;
         let edge = self.invs.items[i as usize].edge as usize;
@@ -909,8 +934,10 @@ impl Runtime {
             self.refuse(topo, i, "no ready endpoints");
             return;
         };
-        if !self.partitions.is_empty() && caller_pod != NONE && self.partitioned(caller_pod, target)
-        {
+        // an external client (caller NONE) is outside every member set: a partition without
+        // peers cuts its members off from clients too (a zombie node's ingress pod looks alive
+        // but answers nothing), one with explicit peers does not
+        if !self.partitions.is_empty() && self.partitioned(caller_pod, target) {
             // packets dropped: the caller only learns through its timeout
             self.invs.items[i as usize].target = target;
             self.pods[target as usize].outstanding += 1;
@@ -1209,6 +1236,7 @@ impl Runtime {
         self.maybe_free_inv(topo, i);
     }
 
+    #[inline]
     fn maybe_free_inv(&mut self, topo: &Topology, i: u32) {
         let inv = &self.invs.items[i as usize];
         if inv.state == InvState::Done && inv.refs == 0 && self.invs.live[i as usize] {
@@ -1218,6 +1246,7 @@ impl Runtime {
         }
     }
 
+    #[inline]
     fn root_unref(&mut self, topo: &Topology, root: u32) {
         let r = &mut self.roots.items[root as usize];
         r.live = r.live.saturating_sub(1);
@@ -2226,13 +2255,14 @@ impl Runtime {
     /// since the previous evaluation (metrics-server's averaging), not over the last scrape.
     pub(crate) fn autoscale(&mut self, topo: &Topology) {
         for s in 0..self.svcs.len() {
-            let Some(a) = &topo.scenario.services[s].autoscaler else {
+            let Some(a) = &self.svcs[s].hpa else {
                 continue;
             };
             if self.now < self.svcs[s].hpa_next {
                 continue;
             }
-            self.svcs[s].hpa_next = self.now + a.period.0;
+            let a = a.clone();
+            self.svcs[s].hpa_next = self.now.saturating_add(a.period.0);
             let since = std::mem::replace(&mut self.svcs[s].hpa_last, self.now);
             let (mut sum, mut n) = (0.0, 0u32);
             for &p in &self.svcs[s].ready {
@@ -2254,17 +2284,25 @@ impl Runtime {
             let util = sum / n as f64;
             let cur = self.svcs[s].desired;
             let ratio = util / a.target_cpu;
-            if (ratio - 1.0).abs() <= 0.1 {
+            // Kubernetes' 10% tolerance keeps the current count, but the min/max bounds still
+            // apply (a raised min_replicas scales up at the next evaluation)
+            let tolerated = (ratio - 1.0).abs() <= 0.1;
+            let rec = if tolerated {
+                cur
+            } else {
+                (cur as f64 * ratio).ceil() as u32
+            };
+            let want = rec.clamp(a.min_replicas, a.max_replicas);
+            if tolerated {
                 self.svcs[s].hpa_low_since = u64::MAX;
-                continue; // Kubernetes' 10% tolerance
-            }
-            let want = ((cur as f64 * ratio).ceil() as u32).clamp(a.min_replicas, a.max_replicas);
-            if want < cur {
+            } else if want < cur && cur <= a.max_replicas {
+                // the stabilisation window delays scale-downs the metric asks for, not a
+                // lowered max_replicas
                 let since = &mut self.svcs[s].hpa_low_since;
                 if *since == u64::MAX {
                     *since = self.now;
                 }
-                if self.now - *since < a.scale_down_stabilization.0 {
+                if self.now.saturating_sub(*since) < a.scale_down_stabilization.0 {
                     continue;
                 }
             } else {

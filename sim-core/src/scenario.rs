@@ -643,17 +643,85 @@ impl RateSpec {
                 if t <= first.0.0 {
                     return first.1;
                 }
-                for w in points.windows(2) {
-                    let (a, b) = (w[0], w[1]);
-                    if t <= b.0.0 {
-                        let span = (b.0.0 - a.0.0).max(1) as f64;
-                        return a.1 + (b.1 - a.1) * (t - a.0.0) as f64 / span;
-                    }
-                }
-                points.last().map(|p| p.1).unwrap_or(0.0)
+                // the first point at or after t (binary search: CSV rates can be long)
+                let k = points.partition_point(|p| p.0.0 < t);
+                let Some(&(bt, bv)) = points.get(k) else {
+                    return points[points.len() - 1].1;
+                };
+                let (at, av) = points[k - 1];
+                let span = (bt.0 - at.0).max(1) as f64;
+                av + (bv - av) * (t - at.0) as f64 / span
             }
         }
         .max(0.0)
+    }
+
+    /// A piece of an upper envelope of the rate, for thinning: `(bound, until)` with
+    /// `rate_at(x) <= bound` for every `x` in `[t, until)`, `until > t` (`u64::MAX`: for ever).
+    /// Bounds are local (a spike's peak bounds only the spike), so thinning wastes few draws,
+    /// and two rates that agree up to a time draw the same arrivals up to it.
+    ///
+    /// ```
+    /// use sim_core::scenario::RateSpec;
+    /// use sim_core::time::SimDuration;
+    /// let r = RateSpec::Spike { base: 100.0, peak: 500.0, start: SimDuration::from_secs(30), length: SimDuration::from_secs(10) };
+    /// assert_eq!(r.envelope(0), (100.0, 30_000_000_000));
+    /// assert_eq!(r.envelope(35_000_000_000), (500.0, 40_000_000_000));
+    /// assert_eq!(r.envelope(40_000_000_000), (100.0, u64::MAX));
+    /// ```
+    pub fn envelope(&self, t: u64) -> (f64, u64) {
+        let (bound, until) = match self {
+            RateSpec::Constant { rps } => (*rps, u64::MAX),
+            RateSpec::Step { before, after, at } => {
+                if t < at.0 {
+                    (*before, at.0)
+                } else {
+                    (*after, u64::MAX)
+                }
+            }
+            RateSpec::Ramp {
+                from,
+                to,
+                start,
+                end,
+            } => {
+                if t < start.0 {
+                    (*from, start.0)
+                } else if t < end.0 {
+                    (from.max(*to), end.0)
+                } else {
+                    (*to, u64::MAX)
+                }
+            }
+            RateSpec::Spike {
+                base,
+                peak,
+                start,
+                length,
+            } => {
+                let stop = start.0.saturating_add(length.0);
+                if t < start.0 {
+                    (*base, start.0)
+                } else if t < stop {
+                    (*peak, stop)
+                } else {
+                    (*base, u64::MAX)
+                }
+            }
+            RateSpec::Diurnal { .. } => (self.max_rate(), u64::MAX),
+            RateSpec::Piecewise { points } => match points.first() {
+                None => (0.0, u64::MAX),
+                Some(&(p0, v0)) if t < p0.0 => (v0, p0.0),
+                Some(_) => {
+                    let k = points.partition_point(|p| p.0.0 <= t);
+                    match points.get(k) {
+                        None => (points[points.len() - 1].1, u64::MAX),
+                        Some(&(bt, bv)) => (points[k - 1].1.max(bv), bt.0),
+                    }
+                }
+            },
+        };
+        (bound.max(0.0), until)
     }
 
     /// An upper bound of the rate over all time (for thinning).
@@ -948,15 +1016,9 @@ impl Scenario {
                 }
             }
             if let Some(a) = &s.autoscaler
-                && (a.min_replicas > a.max_replicas
-                    || a.max_replicas > 10_000
-                    || !(a.target_cpu.is_finite() && a.target_cpu > 0.0 && a.target_cpu <= 10.0)
-                    || a.period.0 == 0)
+                && let Err((field, why)) = validate_autoscaler(a)
             {
-                return inv(
-                    f("autoscaler"),
-                    "need min <= max <= 10000, 0 < target_cpu <= 10, period > 0",
-                );
+                return inv(f(field), &why);
             }
             for (k, c) in s.config_versions.iter().enumerate() {
                 if let Some(cf) = c.cpu_factor
@@ -1088,6 +1150,41 @@ impl Scenario {
     }
 }
 
+/// Checks an autoscaler: `min_replicas <= max_replicas <= 10000`, `0 < target_cpu <= 10`,
+/// `0 < period <= 1 day`, a stabilisation window of at most 1 day. The error names the field
+/// (`autoscaler.min_replicas`, ...) and says why.
+pub(crate) fn validate_autoscaler(a: &AutoscalerSpec) -> Result<(), (&'static str, String)> {
+    const DAY: u64 = 86_400 * crate::time::SECONDS;
+    if a.max_replicas > 10_000 {
+        return Err(("autoscaler.max_replicas", "at most 10000".into()));
+    }
+    if a.min_replicas > a.max_replicas {
+        return Err((
+            "autoscaler.min_replicas",
+            format!(
+                "{} is more than max_replicas {}",
+                a.min_replicas, a.max_replicas
+            ),
+        ));
+    }
+    if !(a.target_cpu.is_finite() && a.target_cpu > 0.0 && a.target_cpu <= 10.0) {
+        return Err((
+            "autoscaler.target_cpu",
+            format!("{} not in (0, 10]", a.target_cpu),
+        ));
+    }
+    if a.period.0 == 0 || a.period.0 > DAY {
+        return Err(("autoscaler.period", "must be in (0, 1 day]".into()));
+    }
+    if a.scale_down_stabilization.0 > DAY {
+        return Err((
+            "autoscaler.scale_down_stabilization",
+            "at most 1 day".into(),
+        ));
+    }
+    Ok(())
+}
+
 /// Checks a retry policy: 1..=100 attempts, multiplier in [1, 100], jitter in [0, 1],
 /// back-offs of at most a day.
 pub(crate) fn validate_retry(r: &RetrySpec) -> Result<(), String> {
@@ -1105,4 +1202,99 @@ pub(crate) fn validate_retry(r: &RetrySpec) -> Result<(), String> {
         return Err("jitter must be in [0, 1]".into());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn secs(s: u64) -> SimDuration {
+        SimDuration::from_secs(s)
+    }
+
+    fn rates() -> impl Strategy<Value = RateSpec> {
+        let r = 0.0f64..1000.0;
+        let t = 0u64..200;
+        prop_oneof![
+            r.clone().prop_map(|rps| RateSpec::Constant { rps }),
+            (r.clone(), r.clone(), t.clone()).prop_map(|(before, after, at)| RateSpec::Step {
+                before,
+                after,
+                at: secs(at)
+            }),
+            (r.clone(), r.clone(), t.clone(), 0u64..100).prop_map(|(from, to, a, d)| {
+                RateSpec::Ramp {
+                    from,
+                    to,
+                    start: secs(a),
+                    end: secs(a + d),
+                }
+            }),
+            (r.clone(), r.clone(), t.clone(), 0u64..100).prop_map(|(base, peak, a, d)| {
+                RateSpec::Spike {
+                    base,
+                    peak,
+                    start: secs(a),
+                    length: secs(d),
+                }
+            }),
+            (r.clone(), 0.0f64..1.0, 1u64..100).prop_map(|(mean, amplitude, p)| {
+                RateSpec::Diurnal {
+                    mean,
+                    amplitude,
+                    period: secs(p),
+                }
+            }),
+            proptest::collection::vec((0u64..50, r), 1..12).prop_map(|v| {
+                let mut acc = 0;
+                RateSpec::Piecewise {
+                    points: v
+                        .into_iter()
+                        .map(|(dt, x)| {
+                            acc += dt;
+                            (secs(acc), x)
+                        })
+                        .collect(),
+                }
+            }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// The envelope bounds the rate on its whole piece, and pieces advance.
+        #[test]
+        fn envelope_bounds_the_rate(r in rates(), t in 0u64..400_000_000_000) {
+            let (bound, until) = r.envelope(t);
+            prop_assert!(until > t);
+            prop_assert!(bound <= r.max_rate() + 1e-9);
+            let end = until.min(t + 400_000_000_000);
+            for k in 0..=64u64 {
+                let x = t + (end - 1 - t) / 64 * k;
+                prop_assert!(r.rate_at(x) <= bound + 1e-9, "{r:?} at {x}: {} > {bound}", r.rate_at(x));
+            }
+            prop_assert!(r.rate_at(end - 1) <= bound + 1e-9);
+        }
+
+        /// The binary search of piecewise rates agrees with a linear scan.
+        #[test]
+        fn piecewise_rate_matches_a_linear_scan(r in rates(), t in 0u64..700_000_000_000) {
+            if let RateSpec::Piecewise { points } = &r {
+                let want = if t <= points[0].0.0 {
+                    points[0].1
+                } else {
+                    points
+                        .windows(2)
+                        .find(|w| t <= w[1].0.0)
+                        .map(|w| {
+                            let span = (w[1].0.0 - w[0].0.0).max(1) as f64;
+                            w[0].1 + (w[1].1 - w[0].1) * (t - w[0].0.0) as f64 / span
+                        })
+                        .unwrap_or(points[points.len() - 1].1)
+                };
+                prop_assert!((r.rate_at(t) - want).abs() < 1e-9);
+            }
+        }
+    }
 }

@@ -4,7 +4,7 @@
 use crate::ecs::{EngineState, build_world, window_schedule};
 use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime, ScriptedRequest};
 use crate::model::{EdgeId, NodeId, PodId, ServiceId, Topology};
-use crate::scenario::{RetrySpec, Scenario, ScenarioError};
+use crate::scenario::{AutoscalerSpec, RetrySpec, Scenario, ScenarioError};
 use crate::telemetry::{LogTemplate, Phase, Scrape, Severity, Telemetry};
 use crate::time::SimDuration;
 use bevy_ecs::schedule::Schedule;
@@ -325,6 +325,22 @@ impl Simulation {
         Ok(self.rt().nodes[node as usize].up)
     }
 
+    /// How many times [`Simulation::restart_node`] rebooted a node (0 at the start; a
+    /// [`Simulation::kill_node`] / [`Simulation::restore_node`] pair is not a restart). Fault
+    /// injectors compare it with the count when their fault began to tell that a node was
+    /// rebooted since (a rebooted zombie node is cured).
+    pub fn node_restarts(&self, node: NodeId) -> Result<u32, ControlError> {
+        self.check_node(node)?;
+        Ok(self.rt().nodes[node as usize].restarts)
+    }
+
+    /// The horizontal pod autoscaler in force for a service: the scenario's unless
+    /// [`Simulation::set_autoscaler`] replaced or removed it.
+    pub fn autoscaler(&self, service: ServiceId) -> Result<Option<AutoscalerSpec>, ControlError> {
+        self.check_service(service)?;
+        Ok(self.rt().svcs[service as usize].hpa.clone())
+    }
+
     /// Desired replicas and current config version of a service.
     pub fn deployment(&self, service: ServiceId) -> Result<(u32, u32), ControlError> {
         self.check_service(service)?;
@@ -397,10 +413,12 @@ impl Simulation {
     }
 
     /// Restarts every pod on a node (a node reboot that keeps it in the cluster); brings a
-    /// down node back up.
+    /// down node back up. Counted in [`Simulation::node_restarts`].
     pub fn restart_node(&mut self, node: NodeId) -> Result<(), ControlError> {
         self.check_node(node)?;
         self.with_rt(|rt, topo| {
+            let n = &mut rt.nodes[node as usize];
+            n.restarts = n.restarts.saturating_add(1);
             rt.node_up(topo, node);
             let pods: Vec<u32> = (0..rt.pods.len() as u32)
                 .filter(|&p| {
@@ -474,6 +492,67 @@ impl Simulation {
         s.ingress_limit = rps;
         s.tokens = rps.unwrap_or(0.0).min(1.0);
         s.tokens_at = now;
+        Ok(())
+    }
+
+    /// Replaces a service's horizontal pod autoscaler (`kubectl apply` of an HPA; None deletes
+    /// it and leaves the replicas where they are). The spec is checked as the scenario's
+    /// `autoscaler` is; an error names the field (`autoscaler.min_replicas`, ...).
+    ///
+    /// The next evaluation uses the new spec: it stays at its scheduled time, or comes sooner
+    /// if the new period is shorter. A service that had no HPA starts a fresh CPU averaging
+    /// window now and is first evaluated one period from now. The scale-down stabilisation
+    /// clock keeps running across a replacement (the recommendations seen so far still count).
+    /// A raised `min_replicas` (or lowered `max_replicas`) takes effect at the next evaluation
+    /// that has CPU metrics (a ready pod), as in Kubernetes.
+    pub fn set_autoscaler(
+        &mut self,
+        service: ServiceId,
+        spec: Option<AutoscalerSpec>,
+    ) -> Result<(), ControlError> {
+        self.check_service(service)?;
+        if let Some(a) = &spec {
+            crate::scenario::validate_autoscaler(a)
+                .map_err(|(what, why)| ControlError::InvalidValue { what, why })?;
+        }
+        self.with_rt(|rt, topo| {
+            let now = rt.now;
+            let name = topo.service(service).name.clone();
+            let s = &mut rt.svcs[service as usize];
+            match &spec {
+                None => {
+                    s.hpa_next = u64::MAX;
+                    s.hpa_low_since = u64::MAX;
+                }
+                Some(a) => {
+                    let next = now.saturating_add(a.period.0);
+                    if s.hpa.is_none() {
+                        s.hpa_next = next;
+                        s.hpa_last = now;
+                        s.hpa_low_since = u64::MAX;
+                        for p in &mut rt.pods {
+                            if p.service == service {
+                                p.hpa_cpu_ns = 0;
+                            }
+                        }
+                    } else {
+                        s.hpa_next = s.hpa_next.min(next);
+                    }
+                }
+            }
+            let s = &mut rt.svcs[service as usize];
+            s.hpa = spec.clone();
+            let msg = match &spec {
+                None => format!("horizontal-pod-autoscaler for {name} deleted"),
+                Some(a) => format!(
+                    "horizontal-pod-autoscaler for {name} set: min {} max {} target cpu {:.0}%",
+                    a.min_replicas,
+                    a.max_replicas,
+                    a.target_cpu * 100.0
+                ),
+            };
+            rt.log(topo, NONE, Severity::Info, LogTemplate::Deployment, || msg);
+        });
         Ok(())
     }
 

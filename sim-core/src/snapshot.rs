@@ -119,6 +119,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
                 n.io_active,
                 n.weight,
                 n.pod_stress,
+                n.restarts,
             ]
             .iter()
             .all(|&x| x < N)
@@ -219,6 +220,12 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
                 && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX)
                 && s.hpa_last <= rt.now,
             "service window out of range",
+        )?;
+        check(
+            s.hpa
+                .as_ref()
+                .is_none_or(|a| crate::scenario::validate_autoscaler(a).is_ok()),
+            "service autoscaler out of range",
         )?;
     }
     for e in &rt.edges {

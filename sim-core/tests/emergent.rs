@@ -199,21 +199,26 @@ fn check_metastable(name: &str, storm: &Simulation, calm: &Simulation) {
     );
 }
 
+/// The blip: 150 ms of network delay on the client edge (edge 0), longer than the client timeout.
+fn delay_blip_on(s: &mut Simulation) {
+    s.set_edge_network(
+        0,
+        NetFault {
+            delay: 150 * MILLIS,
+            jitter: 0,
+            loss: 0.0,
+        },
+    )
+    .unwrap()
+}
+
+fn delay_blip_off(s: &mut Simulation) {
+    s.set_edge_network(0, NetFault::default()).unwrap()
+}
+
 #[test]
 fn a_latency_blip_with_retries_tips_the_system_into_a_metastable_retry_storm() {
-    // a 5 s network delay on the client edge (edge 0) longer than the client timeout
-    let on = |s: &mut Simulation| {
-        s.set_edge_network(
-            0,
-            NetFault {
-                delay: 150 * MILLIS,
-                jitter: 0,
-                loss: 0.0,
-            },
-        )
-        .unwrap()
-    };
-    let off = |s: &mut Simulation| s.set_edge_network(0, NetFault::default()).unwrap();
+    let (on, off) = (delay_blip_on, delay_blip_off);
     let storm = run_blip(3, &on, &off);
     let calm = run_blip(1, &on, &off);
     check_metastable("network delay", &storm, &calm);
@@ -238,16 +243,13 @@ fn a_cpu_stress_blip_with_retries_tips_the_system_into_a_metastable_retry_storm(
 
 // ------------------------------------------------------------------------------ connection pool
 
-/// `front` calls `slow` (constant 20 ms, 16 workers with a core each) at 90 rps: 1.8
-/// connections busy on average. With a pool of 2 connections per caller pod the pool is 90%
-/// busy, so callers wait for a connection and their latency rises, while the callee's CPU is
-/// mostly idle (at most 2 of its 16 cores busy).
-#[test]
-fn a_full_connection_pool_blocks_callers_while_the_callee_idles() {
+/// `front` (1 ms, `front_workers` workers) calls `slow` (constant 20 ms, 16 workers with a
+/// core each) at 90 rps, for `secs` seconds.
+fn front_slow_scenario(front_workers: u32, secs: u64) -> Scenario {
     let mut front = service(
         "front",
         1,
-        64,
+        front_workers,
         DurationDist::constant(SimDuration::from_millis(1)),
     );
     front.operations[0].stages = vec![sync_call("slow")];
@@ -257,13 +259,22 @@ fn a_full_connection_pool_blocks_callers_while_the_callee_idles() {
         16,
         DurationDist::constant(SimDuration::from_millis(20)),
     );
-    let sc = scenario(
+    scenario(
         vec![node("n0", 96)],
         vec![front, slow],
         vec![edge("front", "slow")],
         90.0,
-        80,
-    );
+        secs,
+    )
+}
+
+/// `front` calls `slow` (constant 20 ms, 16 workers with a core each) at 90 rps: 1.8
+/// connections busy on average. With a pool of 2 connections per caller pod the pool is 90%
+/// busy, so callers wait for a connection and their latency rises, while the callee's CPU is
+/// mostly idle (at most 2 of its 16 cores busy).
+#[test]
+fn a_full_connection_pool_blocks_callers_while_the_callee_idles() {
+    let sc = front_slow_scenario(64, 80);
     let mut sim = Simulation::new(&sc, 5).unwrap();
     sim.record_requests(true);
     let (f, s) = (
@@ -322,26 +333,7 @@ fn a_full_connection_pool_blocks_callers_while_the_callee_idles() {
 /// at 40 s grown to 8 (1.8 busy on average: nobody waits).
 #[test]
 fn a_resized_pool_applies_its_new_size_to_connections_in_use_and_to_waiters() {
-    let mut front = service(
-        "front",
-        1,
-        256,
-        DurationDist::constant(SimDuration::from_millis(1)),
-    );
-    front.operations[0].stages = vec![sync_call("slow")];
-    let slow = service(
-        "slow",
-        1,
-        16,
-        DurationDist::constant(SimDuration::from_millis(20)),
-    );
-    let sc = scenario(
-        vec![node("n0", 96)],
-        vec![front, slow],
-        vec![edge("front", "slow")],
-        90.0,
-        70,
-    );
+    let sc = front_slow_scenario(256, 70);
     let mut sim = Simulation::new(&sc, 6).unwrap();
     let (f, s) = (
         sim.service_id("front").unwrap(),
@@ -392,18 +384,7 @@ fn a_resized_pool_applies_its_new_size_to_connections_in_use_and_to_waiters() {
 /// recovers while the run that keeps retrying stays collapsed (`check_metastable`).
 #[test]
 fn switching_retries_off_at_run_time_ends_a_retry_storm() {
-    let on = |s: &mut Simulation| {
-        s.set_edge_network(
-            0,
-            NetFault {
-                delay: 150 * MILLIS,
-                jitter: 0,
-                loss: 0.0,
-            },
-        )
-        .unwrap()
-    };
-    let off = |s: &mut Simulation| s.set_edge_network(0, NetFault::default()).unwrap();
+    let (on, off) = (delay_blip_on, delay_blip_off);
     let mut sim = Simulation::new(&storm_scenario(3), 99).unwrap();
     sim.record_requests(true);
     sim.run_until(20 * SECONDS);
@@ -1325,4 +1306,228 @@ fn closed_loop_users_come_back_after_a_429() {
         after > 0.9 * before,
         "users were lost: {after}/s after the limit vs {before}/s before"
     );
+}
+
+// ------------------------------------------------------------------------------ zombie nodes, HPA changes
+
+/// `restart_node` counts node reboots (`node_restarts`); a kill / restore pair does not.
+#[test]
+fn node_restarts_count_restart_node_calls() {
+    let mut sim = Simulation::new(&api_scenario(2), 1).unwrap();
+    let n0 = sim.node_id("n0").unwrap();
+    assert_eq!(sim.node_restarts(n0), Ok(0));
+    sim.run_until(5 * SECONDS);
+    sim.restart_node(n0).unwrap();
+    sim.restart_node(n0).unwrap();
+    assert_eq!(sim.node_restarts(n0), Ok(2));
+    sim.kill_node(n0).unwrap();
+    sim.restore_node(n0).unwrap();
+    assert_eq!(sim.node_restarts(n0), Ok(2));
+    assert_eq!(sim.node_restarts(sim.node_id("n1").unwrap()), Ok(0));
+    assert!(matches!(
+        sim.node_restarts(99),
+        Err(ControlError::UnknownNode(_))
+    ));
+    let back = Simulation::restore(&sim.snapshot()).unwrap();
+    assert_eq!(back.node_restarts(n0), Ok(2));
+}
+
+/// A partition without peers cuts its members off from external clients too (a black-holed
+/// pod looks Ready but answers nothing: the clients sent to it time out); one with explicit
+/// peers does not stop client traffic. Two pods, round robin: about half the requests.
+#[test]
+fn a_partition_without_peers_black_holes_client_requests() {
+    let mut sc = api_scenario(2);
+    sc.workload[0].client.timeout = SimDuration::from_secs(2);
+    for peers in [false, true] {
+        let mut sim = Simulation::new(&sc, 4).unwrap();
+        sim.record_requests(true);
+        sim.run_until(10 * SECONDS);
+        let pods = sim.pods();
+        sim.add_partition(Partition {
+            members: vec![pods[0].id],
+            peers: peers.then(|| vec![pods[1].id]),
+        })
+        .unwrap();
+        sim.run_until(25 * SECONDS);
+        let recs = arrived_in(&sim, 11 * SECONDS, 20 * SECONDS);
+        let timed_out =
+            recs.iter().filter(|r| r.status == Status::Timeout).count() as f64 / recs.len() as f64;
+        eprintln!("partition (peers {peers}): {timed_out:.3} of the client requests time out");
+        if peers {
+            assert_eq!(timed_out, 0.0);
+        } else {
+            assert!((0.4..0.6).contains(&timed_out), "{timed_out}");
+            assert!(
+                recs.iter()
+                    .filter(|r| r.status == Status::Timeout)
+                    .all(|r| r.response - r.arrival >= 2 * SECONDS)
+            );
+        }
+    }
+}
+
+/// The HPA of the autoscaler tests: one pod requesting a core, 10 ms per request.
+fn hpa_scenario(rps: f64, hpa: Option<AutoscalerSpec>) -> Scenario {
+    let mut sc = api_scenario(1);
+    sc.workload[0].arrivals = ArrivalSpec::Open {
+        rate: RateSpec::Constant { rps },
+    };
+    sc.services[0].operations[0].cpu = DurationDist::constant(SimDuration::from_millis(10));
+    sc.services[0].resources.cpu_request = Cpu(1000);
+    sc.services[0].autoscaler = hpa;
+    sc
+}
+
+fn hpa(min: u32, max: u32) -> AutoscalerSpec {
+    AutoscalerSpec {
+        min_replicas: min,
+        max_replicas: max,
+        target_cpu: 0.5,
+        period: SimDuration::from_secs(15),
+        scale_down_stabilization: SimDuration::from_secs(300),
+    }
+}
+
+/// Raising `min_replicas` at run time scales up at the next evaluation, even when the CPU is
+/// on target (50 rps x 10 ms = 50% of the request: inside the 10% tolerance); an HPA set on a
+/// service that had none first evaluates one period later.
+#[test]
+fn a_raised_min_replicas_scales_up_at_the_next_evaluation() {
+    let mut sim = Simulation::new(&hpa_scenario(50.0, Some(hpa(1, 5))), 3).unwrap();
+    let api = sim.service_id("api").unwrap();
+    sim.run_until(20 * SECONDS);
+    assert_eq!(sim.deployment(api).unwrap().0, 1);
+    sim.set_autoscaler(api, Some(hpa(3, 5))).unwrap();
+    assert_eq!(sim.autoscaler(api).unwrap(), Some(hpa(3, 5)));
+    sim.run_until(30 * SECONDS - 1);
+    assert_eq!(
+        sim.deployment(api).unwrap().0,
+        1,
+        "before the next evaluation"
+    );
+    sim.run_until(30 * SECONDS + 1);
+    assert_eq!(
+        sim.deployment(api).unwrap().0,
+        3,
+        "at the evaluation at 30 s"
+    );
+    sim.run_until(40 * SECONDS);
+    assert_eq!(sim.pods_of(api).iter().filter(|p| p.ready).count(), 3);
+    // no HPA at first: one is evaluated a period after it is set
+    let mut sim = Simulation::new(&hpa_scenario(50.0, None), 3).unwrap();
+    assert_eq!(sim.autoscaler(api).unwrap(), None);
+    sim.run_until(20 * SECONDS);
+    sim.set_autoscaler(api, Some(hpa(2, 5))).unwrap();
+    sim.run_until(35 * SECONDS - 1);
+    assert_eq!(sim.deployment(api).unwrap().0, 1);
+    sim.run_until(35 * SECONDS + 1);
+    assert_eq!(sim.deployment(api).unwrap().0, 2);
+}
+
+/// Removing the HPA leaves the replicas where they are and stops the scaling: a hand scale to
+/// 1 replica at 140% CPU stays (with the HPA kept, it scales back up at the next evaluation).
+#[test]
+fn a_removed_autoscaler_no_longer_scales() {
+    let mut sim = Simulation::new(&hpa_scenario(140.0, Some(hpa(1, 5))), 12).unwrap();
+    let api = sim.service_id("api").unwrap();
+    sim.run_until(16 * SECONDS);
+    assert_eq!(sim.deployment(api).unwrap().0, 3);
+    let mut kept = sim.fork();
+    sim.set_autoscaler(api, None).unwrap();
+    assert_eq!(sim.autoscaler(api).unwrap(), None);
+    assert_eq!(sim.deployment(api).unwrap().0, 3);
+    for s in [&mut sim, &mut kept] {
+        s.scale(api, 1).unwrap();
+        s.run_until(50 * SECONDS);
+    }
+    assert_eq!(sim.deployment(api).unwrap().0, 1);
+    // measured: 4 (the lone pod's CPU since the last evaluation is over 140%)
+    let k = kept.deployment(api).unwrap().0;
+    assert!(k >= 3, "the kept HPA did not scale back up: {k}");
+}
+
+/// Bad autoscaler specs are typed errors naming the field, and change nothing.
+#[test]
+fn bad_autoscaler_specs_are_errors() {
+    let mut sim = Simulation::new(&hpa_scenario(50.0, Some(hpa(1, 5))), 1).unwrap();
+    let api = sim.service_id("api").unwrap();
+    let bad = [
+        (hpa(6, 5), "autoscaler.min_replicas"),
+        (hpa(1, 10_001), "autoscaler.max_replicas"),
+        (
+            AutoscalerSpec {
+                target_cpu: f64::NAN,
+                ..hpa(1, 5)
+            },
+            "autoscaler.target_cpu",
+        ),
+        (
+            AutoscalerSpec {
+                target_cpu: 0.0,
+                ..hpa(1, 5)
+            },
+            "autoscaler.target_cpu",
+        ),
+        (
+            AutoscalerSpec {
+                period: SimDuration::ZERO,
+                ..hpa(1, 5)
+            },
+            "autoscaler.period",
+        ),
+        (
+            AutoscalerSpec {
+                scale_down_stabilization: SimDuration::from_secs(2 * 86_400),
+                ..hpa(1, 5)
+            },
+            "autoscaler.scale_down_stabilization",
+        ),
+    ];
+    for (spec, field) in bad {
+        match sim.set_autoscaler(api, Some(spec.clone())) {
+            Err(ControlError::InvalidValue { what, .. }) => assert_eq!(what, field, "{spec:?}"),
+            other => panic!("{spec:?}: {other:?}"),
+        }
+        // the scenario's validation says the same
+        let mut sc = hpa_scenario(50.0, Some(spec));
+        sc.name = "bad".into();
+        match sc.validate() {
+            Err(ScenarioError::Invalid { field: f, .. }) => {
+                assert_eq!(f, format!("services[0].{field}"))
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(sim.autoscaler(api).unwrap(), Some(hpa(1, 5)));
+    assert!(matches!(
+        sim.set_autoscaler(7, None),
+        Err(ControlError::UnknownService(_))
+    ));
+    assert!(matches!(
+        sim.autoscaler(7),
+        Err(ControlError::UnknownService(_))
+    ));
+}
+
+/// A snapshot keeps the autoscaler set at run time: the restored copy reports it and runs
+/// forward exactly like the original.
+#[test]
+fn a_snapshot_keeps_the_autoscaler_set_at_run_time() {
+    let mut sim = Simulation::new(&hpa_scenario(140.0, None), 5).unwrap();
+    let api = sim.service_id("api").unwrap();
+    sim.run_until(10 * SECONDS);
+    sim.set_autoscaler(api, Some(hpa(2, 4))).unwrap();
+    sim.run_until(12 * SECONDS);
+    let mut back = Simulation::restore(&sim.snapshot()).unwrap();
+    assert_eq!(back.autoscaler(api).unwrap(), Some(hpa(2, 4)));
+    sim.run_until(60 * SECONDS);
+    back.run_until(60 * SECONDS);
+    assert_eq!(sim.deployment(api).unwrap().0, 4);
+    assert_eq!(back.deployment(api), sim.deployment(api));
+    assert_eq!(back.snapshot(), sim.snapshot());
+    // a removed one stays removed
+    sim.set_autoscaler(api, None).unwrap();
+    let back = Simulation::restore(&sim.snapshot()).unwrap();
+    assert_eq!(back.autoscaler(api).unwrap(), None);
 }

@@ -80,6 +80,10 @@ struct FaultRt {
     undo: Vec<Undo>,
     detect_at: Option<u64>,
     injected: Option<usize>,
+    /// For a zombie node: (node, its restart count when the fault began). A restart since then
+    /// ends the fault.
+    #[serde(default)]
+    node_restarts: Option<(u32, u32)>,
 }
 
 /// One seeded run of a fault scenario.
@@ -346,6 +350,7 @@ impl Episode {
                 undo: vec![],
                 detect_at: None,
                 injected: None,
+                node_restarts: None,
             });
         }
         let sim = Simulation::new(&base, seed)
@@ -414,7 +419,12 @@ impl Episode {
     }
 
     /// Advances the simulation to `t` (ns), switching faults on and off at their times.
+    ///
+    /// A fault whose target was repaired since the last call (a rolled-back config, deleted
+    /// target pods, a restarted zombie node) ends first, at the time of the repair's call: an
+    /// agent's action between two runs takes effect before the clock moves on.
     pub fn run_until(&mut self, t: u64) {
+        self.check_ended();
         let t = t.min(self.sim.end().max(self.sim.now()));
         loop {
             match self.next_event() {
@@ -570,7 +580,8 @@ impl Episode {
         }
     }
 
-    /// Marks faults whose effect is gone (a rolled-back config, all target pods deleted) as ended.
+    /// Marks faults whose effect is gone (a rolled-back config, all target pods deleted, a
+    /// zombie node restarted) as ended, and undoes what is left of them.
     fn check_ended(&mut self) {
         let now = self.sim.now();
         for i in 0..self.rt.len() {
@@ -604,13 +615,21 @@ impl Episode {
                     let pods = &self.injected[k].pods;
                     !pods.is_empty() && pods.iter().all(|p| self.sim.pod_by_name(p).is_none())
                 }
+                // DIME's fix: rebooting the zombie node clears whatever wedged it
+                FaultKind::ZombieNode {} => self.rt[i]
+                    .node_restarts
+                    .is_some_and(|(n, at)| self.sim.node_restarts(n).is_ok_and(|r| r > at)),
                 _ => false,
             };
             if gone {
                 self.injected[k].end = Some(now);
-                self.injected[k]
-                    .note
-                    .push_str("; ended early: its target was repaired or replaced");
+                self.injected[k].note.push_str(
+                    if matches!(self.scenario.faults[i].chaos, FaultKind::ZombieNode {}) {
+                        "; ended early: its node was restarted"
+                    } else {
+                        "; ended early: its target was repaired or replaced"
+                    },
+                );
                 self.rt[i].state = State::Done;
                 self.rt[i].detect_at = None;
                 // undo what is left (e.g. edge effects); pod effects are gone with the pods
@@ -1007,6 +1026,7 @@ impl Episode {
             }
             FaultKind::ZombieNode {} => {
                 if let Some(n) = self.target_node(i) {
+                    self.rt[i].node_restarts = self.sim.node_restarts(n).ok().map(|r| (n, r));
                     inj.nodes = vec![self.sim.scenario().nodes[n as usize].name.clone()];
                     let members: Vec<u32> = self
                         .sim
@@ -1024,7 +1044,11 @@ impl Episode {
                     {
                         undo.push(Undo::Partition(id));
                     }
-                    note.push("the node stays Ready; its pods are cut off (add_partition)".into());
+                    note.push(
+                        "the node stays Ready; its pods are cut off from pods and clients \
+                         (add_partition) until the node is restarted (restart_node)"
+                            .into(),
+                    );
                 }
             }
             FaultKind::MemoryLeak { rate } => {

@@ -193,7 +193,9 @@ pub enum FaultKind {
     /// pod of the selected service.
     ZoneFailure {},
     /// A zombie node: it stays Ready and its pods stay in the endpoints, but nothing it sends or
-    /// receives gets through (a partition of the pods on it). Callers time out.
+    /// receives gets through (a partition of the pods on it, clients included). Callers time
+    /// out. Restarting the node ([`sim_core::Simulation::restart_node`]) ends it, as in DIME;
+    /// restarting its pods does not.
     ZombieNode {},
     /// A memory leak in the selected pods ([`sim_core::Simulation::set_pod_memory_leak`]):
     /// memory grows by `rate` per second until the OOM kill, and starts over after each restart.
