@@ -57,7 +57,7 @@ fn bench_queue(c: &mut Criterion) {
         g.bench_with_input(BenchmarkId::new("pop_push", pending), &pending, |b, &n| {
             let mut q = EventQueue::new();
             let mut x = 0x9E37_79B9u64;
-            let mut next = |x: &mut u64| {
+            let next = |x: &mut u64| {
                 *x ^= *x << 13;
                 *x ^= *x >> 7;
                 *x ^= *x << 17;

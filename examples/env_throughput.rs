@@ -5,12 +5,14 @@
 //! ```text
 //! cargo run --release --example env_throughput -- --threads 2 --seconds 10
 //! ```
-//! Options: `--threads N` (default 1), `--seconds S` (default 10), `--envs E` (default 4 x
-//! threads), `--seed K`, `--decision-interval SECS` (default: each scenario's own, 10 s; a
+//! Options: `--threads N` (default 1), `--seconds S` (default 10), `--envs E` (default: one
+//! per scenario per thread, so every thread count runs the same mix of the 15 scenarios;
+//! environment i runs scenario i mod 15), `--seed K`, `--decision-interval SECS` (default: each scenario's own, 10 s; a
 //! shorter interval scales `max_steps` up so episodes cover the same simulated time: with
 //! `--decision-interval 1` a step carries ~100-300 requests, DIME's request volume per step).
 //! The last line is one JSON object with `steps`, `episodes`, `wall_s`,
-//! `steps_per_s`, `threads`, `envs`, `scenarios`, `events`, `events_per_s` and
+//! `steps_per_s`, `threads`, `envs`, `scenarios`, `decision_interval_s`,
+//! `events_in_live_episodes` (engine events of the episodes running at the end) and
 //! `dime_ratio` (steps/s over DIME's ~3,400 whole-loop steps/s on one core of this machine
 //! class, shared/bench/README.md).
 
@@ -37,7 +39,6 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     let threads: usize = arg(&args, "--threads", 1);
     let seconds: f64 = arg(&args, "--seconds", 10.0);
-    let envs: usize = arg(&args, "--envs", 4 * threads.max(1));
     let seed: u64 = arg(&args, "--seed", 1);
     let interval: f64 = arg(&args, "--decision-interval", 0.0);
     if !(interval == 0.0 || (0.001..=3600.0).contains(&interval)) {
@@ -64,6 +65,7 @@ fn main() {
         eprintln!("no DIME-like scenario builds");
         std::process::exit(1);
     }
+    let envs: usize = arg(&args, "--envs", scenarios.len() * threads.max(1));
     let names: Vec<&str> = scenarios.iter().map(|s| s.name.as_str()).collect();
     eprintln!("{} DIME-like scenarios: {}", names.len(), names.join(", "));
     let start = Instant::now();
