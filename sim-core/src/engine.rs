@@ -291,6 +291,21 @@ pub(crate) struct PodWindow {
     pub logs: [u16; LOG_TEMPLATES],
 }
 
+/// Client-side counters of one workload over one scrape window (what the clients saw).
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub(crate) struct ClientWindow {
+    /// Root requests answered or failed at the client.
+    pub completed: u32,
+    /// Of those, not Ok (timeouts, refusals, 429s included).
+    pub errors: u32,
+    /// Of the errors, timeouts.
+    pub timeouts: u32,
+    /// Of the errors, rate limited (429).
+    pub rate_limited: u32,
+    /// Client-seen latency (arrival to answer).
+    pub hist: LatencyHist,
+}
+
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct PodRt {
     pub service: u32,
@@ -481,6 +496,8 @@ pub(crate) struct Runtime {
     pub injections: Slab<ScriptedRequest>,
     /// Scripted calls skipped because the topology has no edge between the two services.
     pub script_calls_without_edge: u64,
+    /// Client-side window counters, one per workload.
+    pub clients: Vec<ClientWindow>,
 }
 
 #[inline]
@@ -583,6 +600,7 @@ impl Runtime {
             custom_weights: false,
             injections: Slab::default(),
             script_calls_without_edge: 0,
+            clients: vec![ClientWindow::default(); nw],
         };
         // initial pods: scheduled and ready at time 0 (a warm cluster)
         for s in 0..nsvc as u32 {
@@ -1197,6 +1215,18 @@ impl Runtime {
                 r.status = st;
                 r.response = self.now;
                 self.counters.responses += 1;
+                if let Some(c) = self.clients.get_mut(r.workload as usize) {
+                    c.completed += 1;
+                    c.hist.record_ns(self.now.saturating_sub(r.arrival));
+                    if st != Status::Ok {
+                        c.errors += 1;
+                        match st {
+                            Status::Timeout => c.timeouts += 1,
+                            Status::RateLimited => c.rate_limited += 1,
+                            _ => {}
+                        }
+                    }
+                }
                 if r.user != NONE {
                     let u = r.user;
                     let w = self.users[u as usize].workload as usize;
@@ -2465,7 +2495,46 @@ impl Runtime {
                 }
             })
             .collect();
+        let clients = self
+            .clients
+            .iter()
+            .enumerate()
+            .map(|(w, c)| {
+                let entry = topo.edges.get(w).map(|e| e.to).unwrap_or(NONE);
+                let q = c.hist.quantiles_ms([0.5, 0.9, 0.99]);
+                ClientMetrics {
+                    workload: w as u32,
+                    service: entry,
+                    service_name: topo
+                        .scenario
+                        .services
+                        .get(entry as usize)
+                        .map(|s| s.name.clone())
+                        .unwrap_or_default(),
+                    completed: c.completed,
+                    rps: c.completed as f64 / secs,
+                    errors: c.errors,
+                    timeouts: c.timeouts,
+                    rate_limited: c.rate_limited,
+                    error_rate: if c.completed > 0 {
+                        c.errors as f64 / c.completed as f64
+                    } else {
+                        0.0
+                    },
+                    p50_ms: q[0],
+                    p90_ms: q[1],
+                    p99_ms: q[2],
+                }
+            })
+            .collect();
         // reset windows
+        for c in &mut self.clients {
+            c.completed = 0;
+            c.errors = 0;
+            c.timeouts = 0;
+            c.rate_limited = 0;
+            c.hist.reset();
+        }
         for pod in &mut self.pods {
             pod.win.requests = 0;
             pod.win.errors = 0;
@@ -2491,6 +2560,7 @@ impl Runtime {
             pods,
             services,
             nodes,
+            clients,
         }
     }
 }

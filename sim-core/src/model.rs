@@ -72,7 +72,7 @@ pub struct Topology {
     pub service_first_op: Vec<OpId>,
     /// Edges: client edges first (one per workload), then scenario edges and implicit ones.
     pub edges: Vec<EdgeStatic>,
-    /// Per workload: the operation mix as (op, cumulative weight in [0,1]).
+    /// Per workload: the operation mix as (op, cumulative weight in `[0, 1]`).
     pub mixes: Vec<Vec<(OpId, f64)>>,
     /// (caller, callee) -> edge, for service-to-service edges.
     edge_index: std::collections::BTreeMap<(ServiceId, ServiceId), EdgeId>,

@@ -11,7 +11,7 @@ use crate::rng::mix64;
 use crate::scenario::Scenario;
 use crate::sim::SnapshotError;
 
-const MAGIC: &[u8; 8] = b"BRSNAP\x00\x01";
+const MAGIC: &[u8; 8] = b"BRSNAP\x00\x02";
 
 fn checksum(bytes: &[u8]) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64;
@@ -290,7 +290,20 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             && rt.rng_lb.len() == ne,
         "edge count",
     )?;
-    check(rt.rng_arrivals.len() == nw, "workload count")?;
+    check(
+        rt.rng_arrivals.len() == nw && rt.clients.len() == nw,
+        "workload count",
+    )?;
+    check(
+        rt.clients.iter().all(|c| {
+            [c.completed, c.errors, c.timeouts, c.rate_limited]
+                .iter()
+                .all(|&x| x < N)
+                && c.errors <= c.completed
+                && c.timeouts.saturating_add(c.rate_limited) <= c.errors
+        }),
+        "client window out of range",
+    )?;
     for s in &rt.svcs {
         check(
             s.pods.iter().chain(&s.ready).all(|&p| (p as usize) < np),

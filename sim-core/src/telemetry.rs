@@ -178,6 +178,54 @@ pub struct NodeMetrics {
     pub pods: u32,
 }
 
+/// Client-side metrics of one workload (one entry point) over one scrape window: the
+/// requests as the external clients saw them, answered or failed, including those that never
+/// reached a server (refused for lack of a ready pod, dropped by a partition and timed out at
+/// the client, rate limited at ingress).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClientMetrics {
+    /// Workload index (in the scenario's `workload` list).
+    pub workload: u32,
+    /// Entry service of the workload.
+    pub service: ServiceId,
+    /// Entry service name.
+    pub service_name: String,
+    /// Root requests completed at the client in the window (answered or failed).
+    pub completed: u32,
+    /// Completed requests per second.
+    pub rps: f64,
+    /// Completed requests whose final status was not Ok (timeouts, refusals, 429s, errors).
+    pub errors: u32,
+    /// Of the errors, those that timed out at the client.
+    pub timeouts: u32,
+    /// Of the errors, those refused by the ingress rate limit (429).
+    pub rate_limited: u32,
+    /// `errors / completed` (0 when nothing completed).
+    pub error_rate: f64,
+    /// Median client-seen latency (arrival to answer), ms.
+    pub p50_ms: f64,
+    /// 90th percentile, ms.
+    pub p90_ms: f64,
+    /// 99th percentile, ms.
+    pub p99_ms: f64,
+}
+
+/// The client-side view of one entry service in one window: all workloads entering there,
+/// merged (see [`Scrape::client_view`]).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct ClientView {
+    /// Requests completed at the client.
+    pub completed: u32,
+    /// Completed requests per second.
+    pub rps: f64,
+    /// Failed requests (any non-Ok final status).
+    pub errors: u32,
+    /// `errors / completed` (0 when nothing completed).
+    pub error_rate: f64,
+    /// The largest p99 (ms) of the workloads entering there (a conservative merge).
+    pub p99_ms: f64,
+}
+
 /// One scrape: all metrics at one time.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scrape {
@@ -189,6 +237,37 @@ pub struct Scrape {
     pub services: Vec<ServiceMetrics>,
     /// Per node.
     pub nodes: Vec<NodeMetrics>,
+    /// Per workload, as the clients saw it (empty in scrapes written before it existed).
+    #[serde(default)]
+    pub clients: Vec<ClientMetrics>,
+}
+
+impl Scrape {
+    /// The client-side view of entry service `service`: the workloads entering there merged
+    /// (counts summed, p99 the largest of theirs); `None` when no workload enters there or none
+    /// of them completed a request in the window.
+    pub fn client_view(&self, service: ServiceId) -> Option<ClientView> {
+        let mut v = ClientView {
+            completed: 0,
+            rps: 0.0,
+            errors: 0,
+            error_rate: 0.0,
+            p99_ms: 0.0,
+        };
+        for c in self.clients.iter().filter(|c| c.service == service) {
+            v.completed = v.completed.saturating_add(c.completed);
+            v.errors = v.errors.saturating_add(c.errors);
+            v.rps += c.rps;
+            if c.completed > 0 {
+                v.p99_ms = v.p99_ms.max(c.p99_ms);
+            }
+        }
+        if v.completed == 0 {
+            return None;
+        }
+        v.error_rate = v.errors as f64 / v.completed as f64;
+        Some(v)
+    }
 }
 
 /// A server-side span: one execution of an operation on a pod.
@@ -372,6 +451,35 @@ impl Telemetry {
                     m.queue_depth,
                     m.in_flight,
                     m.restarts
+                );
+            }
+        }
+        out
+    }
+
+    /// Client metrics as CSV (one row per workload per scrape):
+    /// `time_s,workload,service,completed,rps,errors,timeouts,rate_limited,error_rate,p50_ms,p90_ms,p99_ms`.
+    pub fn client_metrics_csv(&self) -> String {
+        let mut out = String::from(
+            "time_s,workload,service,completed,rps,errors,timeouts,rate_limited,error_rate,p50_ms,p90_ms,p99_ms\n",
+        );
+        for s in &self.scrapes {
+            for m in &s.clients {
+                let _ = writeln!(
+                    out,
+                    "{},{},{},{},{:.3},{},{},{},{:.5},{:.3},{:.3},{:.3}",
+                    s.time as f64 / 1e9,
+                    m.workload,
+                    m.service_name,
+                    m.completed,
+                    m.rps,
+                    m.errors,
+                    m.timeouts,
+                    m.rate_limited,
+                    m.error_rate,
+                    m.p50_ms,
+                    m.p90_ms,
+                    m.p99_ms
                 );
             }
         }

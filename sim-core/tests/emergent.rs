@@ -1531,3 +1531,110 @@ fn a_snapshot_keeps_the_autoscaler_set_at_run_time() {
     let back = Simulation::restore(&sim.snapshot()).unwrap();
     assert_eq!(back.autoscaler(api).unwrap(), None);
 }
+
+// ------------------------------------------------------------------------------ client-side metrics
+
+/// Scrapes whose window ends in `(from, to]` seconds.
+fn scrapes_in(sim: &Simulation, from: u64, to: u64) -> Vec<&sim_core::telemetry::Scrape> {
+    sim.telemetry()
+        .scrapes
+        .iter()
+        .filter(|s| s.time > from * SECONDS && s.time <= to * SECONDS)
+        .collect()
+}
+
+#[test]
+fn an_entry_service_without_ready_pods_is_invisible_server_side_but_fails_every_client_request() {
+    let mut sim = Simulation::new(&api_scenario(2), 5).unwrap();
+    let api = sim.service_id("api").unwrap();
+    sim.run_until(10 * SECONDS);
+    let before = scrapes_in(&sim, 5, 10);
+    assert!(before.iter().all(|s| s.clients.len() == 1
+        && s.clients[0].service == api
+        && s.clients[0].service_name == "api"
+        && s.clients[0].completed > 50
+        && s.clients[0].error_rate == 0.0));
+    sim.scale(api, 0).unwrap();
+    sim.run_until(20 * SECONDS);
+    let after = scrapes_in(&sim, 12, 20);
+    assert_eq!(after.len(), 8);
+    for s in after {
+        let m = &s.services[api as usize];
+        // no server saw anything ...
+        assert_eq!((m.ready_pods, m.rps, m.error_rate), (0, 0.0, 0.0));
+        // ... but every client request failed (refused)
+        let c = &s.clients[0];
+        assert!(c.completed > 50, "{c:?}");
+        assert_eq!(c.errors, c.completed);
+        assert_eq!(c.error_rate, 1.0);
+        assert_eq!((c.timeouts, c.rate_limited), (0, 0));
+        let v = s.client_view(api).unwrap();
+        assert_eq!((v.completed, v.error_rate), (c.completed, 1.0));
+    }
+    let csv = sim.telemetry().client_metrics_csv();
+    assert!(csv.starts_with("time_s,workload,service,completed,"));
+    assert_eq!(csv.lines().count(), 1 + sim.telemetry().scrapes.len());
+}
+
+#[test]
+fn client_timeouts_are_client_errors_while_the_server_still_succeeds() {
+    // 100 ms of work per request, clients give up after 50 ms
+    let mut sc = api_scenario(1);
+    sc.services[0].operations[0].cpu = DurationDist::constant(SimDuration::from_millis(100));
+    sc.workload[0].arrivals = ArrivalSpec::Open {
+        rate: RateSpec::Constant { rps: 20.0 },
+    };
+    sc.workload[0].client.timeout = SimDuration::from_millis(50);
+    let mut sim = Simulation::new(&sc, 6).unwrap();
+    sim.run_until(20 * SECONDS);
+    let ss = scrapes_in(&sim, 2, 20);
+    let completed: u32 = ss.iter().map(|s| s.clients[0].completed).sum();
+    let timeouts: u32 = ss.iter().map(|s| s.clients[0].timeouts).sum();
+    let errors: u32 = ss.iter().map(|s| s.clients[0].errors).sum();
+    let server_ok: f64 = ss
+        .iter()
+        .map(|s| s.services[0].rps * (1.0 - s.services[0].error_rate))
+        .sum::<f64>()
+        / ss.len() as f64;
+    assert!(completed > 200, "{completed}");
+    assert_eq!((errors, timeouts), (completed, completed));
+    assert!(ss.iter().all(|s| s.clients[0].error_rate == 1.0));
+    // the client saw its 50 ms timeout; the server finished its 100 ms requests without error
+    assert!(ss.iter().all(|s| (s.clients[0].p99_ms - 50.0).abs() < 1.0));
+    assert!(server_ok > 15.0, "server served {server_ok} req/s");
+}
+
+#[test]
+fn client_latency_quantiles_match_the_request_records() {
+    let mut sc = api_scenario(2);
+    sc.services[0].operations[0].cpu = DurationDist::exponential(SimDuration::from_millis(2));
+    sc.workload[0].arrivals = ArrivalSpec::Open {
+        rate: RateSpec::Constant { rps: 1000.0 },
+    };
+    let mut sim = Simulation::new(&sc, 7).unwrap();
+    sim.record_requests(true);
+    sim.run_until(10 * SECONDS);
+    let recs = sim.telemetry().requests.clone();
+    let ss = scrapes_in(&sim, 1, 9);
+    assert_eq!(ss.len(), 8);
+    for s in ss {
+        let from = s.time - SECONDS;
+        let mut lat: Vec<u64> = recs
+            .iter()
+            .filter(|r| r.response > from && r.response <= s.time)
+            .map(|r| r.response - r.arrival)
+            .collect();
+        lat.sort_unstable();
+        let c = &s.clients[0];
+        assert_eq!(c.completed as usize, lat.len());
+        assert!(lat.len() > 800);
+        for (q, got) in [(0.5, c.p50_ms), (0.9, c.p90_ms), (0.99, c.p99_ms)] {
+            let rank = ((q * lat.len() as f64).ceil() as usize).max(1);
+            let want = lat[rank - 1] as f64 / 1e6;
+            assert!(
+                got >= want - 0.002 && got <= want * 1.01 + 0.002,
+                "q {q}: client {got} ms vs records {want} ms"
+            );
+        }
+    }
+}

@@ -38,7 +38,8 @@ fn mkdir(path: &Path) -> Result<(), FaultError> {
 }
 
 /// Writes the outputs of a finished episode to `dir`: `labels.json` (the ground truth against
-/// `counterfactual`), `metrics.csv` (service metrics), `pod_metrics.csv`, `logs.jsonl` and
+/// `counterfactual`), `metrics.csv` (service metrics), `client_metrics.csv` (per workload, as the
+/// clients saw it: `Telemetry::client_metrics_csv`), `pod_metrics.csv`, `logs.jsonl` and
 /// `spans.otlp.json`.
 pub fn write_episode(ep: &Episode, counterfactual: &Episode, dir: &Path) -> Result<(), FaultError> {
     mkdir(dir)?;
@@ -49,6 +50,7 @@ pub fn write_episode(ep: &Episode, counterfactual: &Episode, dir: &Path) -> Resu
         &serde_json::to_string_pretty(&gt).unwrap_or_default(),
     )?;
     write(&dir.join("metrics.csv"), &t.service_metrics_csv())?;
+    write(&dir.join("client_metrics.csv"), &t.client_metrics_csv())?;
     write(&dir.join("pod_metrics.csv"), &t.pod_metrics_csv())?;
     write(&dir.join("logs.jsonl"), &t.logs_jsonl())?;
     write(

@@ -9,6 +9,13 @@
 //! injection, its p99 latency exceeds 1.5x the counterfactual's plus 5 ms, or its error rate
 //! exceeds the counterfactual's by 5 points, or its throughput falls below 80% of the
 //! counterfactual's (when that is at least 1 request/s).
+//!
+//! For an entry service (one a workload enters at) the SLIs are the worse of the server-side
+//! service metrics and the client-side metrics of the workloads entering there
+//! ([`sim_core::telemetry::Scrape::client_view`]): the error rate and p99 latency count as the
+//! clients saw them too, so requests that never reached a server (refused for lack of a ready
+//! pod, dropped by a partition and timed out at the client) still violate the SLOs. This holds
+//! for the first symptom, the deviations (blast radius) and the remediation verdict.
 
 use crate::episode::{Episode, InjectedFault};
 use serde::{Deserialize, Serialize};
@@ -82,6 +89,30 @@ pub struct GroundTruth {
     pub observed_until: u64,
 }
 
+/// The SLIs of service metrics `m` in scrape `s`, worsened by the client-side view when `m`
+/// is an entry service: `error_rate` and `p99_ms` become the larger of the server's and the
+/// clients', and `rps` (and `errors_per_s`) the clients' when the server completed nothing, so
+/// an entry service with no ready pods still counts as having traffic. Other fields are the
+/// server's.
+///
+/// ```
+/// use sim_core::telemetry::Scrape;
+/// let s = Scrape { time: 0, pods: vec![], services: vec![], nodes: vec![], clients: vec![] };
+/// assert!(s.client_view(0).is_none());
+/// ```
+pub fn effective_service_metrics(s: &Scrape, m: &ServiceMetrics) -> ServiceMetrics {
+    let mut out = m.clone();
+    if let Some(c) = s.client_view(m.service) {
+        out.error_rate = out.error_rate.max(c.error_rate);
+        out.p99_ms = out.p99_ms.max(c.p99_ms);
+        if out.rps <= 0.0 {
+            out.rps = c.rps;
+            out.errors_per_s = c.errors as f64 * c.rps / c.completed.max(1) as f64;
+        }
+    }
+    out
+}
+
 fn deviates(f: &ServiceMetrics, c: &ServiceMetrics) -> (bool, f64, f64, Option<f64>) {
     let ratio = if c.p99_ms > 0.0 {
         f.p99_ms / c.p99_ms
@@ -107,6 +138,7 @@ fn slo_violation(sc: &crate::FaultScenario, s: &Scrape) -> Option<String> {
         let Some(m) = s.services.iter().find(|m| m.name == slo.service) else {
             continue;
         };
+        let m = &effective_service_metrics(s, m);
         if let Some(l) = slo.latency_p99
             && m.p99_ms > l.0 as f64 / 1e6
         {
@@ -209,7 +241,10 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
                 let Some(d) = dev.get_mut(&m.name) else {
                     continue;
                 };
-                let (bad, ratio, err_inc, thr) = deviates(m, cm);
+                let (bad, ratio, err_inc, thr) = deviates(
+                    &effective_service_metrics(s, m),
+                    &effective_service_metrics(c, cm),
+                );
                 d.windows += 1;
                 if ratio.is_finite() {
                     d.max_p99_ratio = d.max_p99_ratio.max(ratio);
@@ -298,4 +333,85 @@ fn propagation(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sim_core::telemetry::ClientMetrics;
+
+    fn svc(name: &str, id: u32, rps: f64, error_rate: f64, p99_ms: f64) -> ServiceMetrics {
+        ServiceMetrics {
+            service: id,
+            name: name.into(),
+            ready_pods: 0,
+            desired_replicas: 1,
+            config_version: 0,
+            rps,
+            errors_per_s: rps * error_rate,
+            error_rate,
+            p50_ms: p99_ms,
+            p90_ms: p99_ms,
+            p99_ms,
+            cpu_utilization: 0.0,
+            memory_utilization: 0.0,
+            queue_depth: 0,
+            in_flight: 0,
+            restarts: 0,
+        }
+    }
+
+    fn client(service: u32, name: &str, completed: u32, errors: u32, p99_ms: f64) -> ClientMetrics {
+        ClientMetrics {
+            workload: 0,
+            service,
+            service_name: name.into(),
+            completed,
+            rps: completed as f64,
+            errors,
+            timeouts: 0,
+            rate_limited: 0,
+            error_rate: errors as f64 / completed.max(1) as f64,
+            p50_ms: p99_ms,
+            p90_ms: p99_ms,
+            p99_ms,
+        }
+    }
+
+    /// An entry service with no ready pods shows nothing server-side: only the client-side
+    /// metrics make its SLOs fail.
+    #[test]
+    fn client_metrics_of_an_entry_service_count_for_its_slos() {
+        let sc = crate::FaultScenario::builtin("dime-zombie-node").unwrap();
+        let entry = sc.base.slos[0].service.clone();
+        let id = sc
+            .base
+            .services
+            .iter()
+            .position(|s| s.name == entry)
+            .unwrap() as u32;
+        let mut s = Scrape {
+            time: 1,
+            pods: vec![],
+            services: vec![svc(&entry, id, 0.0, 0.0, 0.0)],
+            nodes: vec![],
+            clients: vec![],
+        };
+        assert_eq!(slo_violation(&sc, &s), None);
+        s.clients = vec![client(id, &entry, 100, 100, 1.0)];
+        assert_eq!(slo_violation(&sc, &s), Some(format!("{entry} error_rate")));
+        let e = effective_service_metrics(&s, &s.services[0]);
+        assert_eq!((e.error_rate, e.rps), (1.0, 100.0));
+        // a client-side p99 above the objective counts too
+        s.clients = vec![client(id, &entry, 100, 0, 60_000.0)];
+        assert_eq!(slo_violation(&sc, &s), Some(format!("{entry} latency_p99")));
+        // clients of another entry service do not
+        s.clients = vec![client(id + 1, "other", 100, 100, 60_000.0)];
+        assert_eq!(slo_violation(&sc, &s), None);
+        // server-side metrics worse than the clients' stay
+        s.services[0] = svc(&entry, id, 10.0, 0.5, 1.0);
+        s.clients = vec![client(id, &entry, 100, 0, 1.0)];
+        let e = effective_service_metrics(&s, &s.services[0]);
+        assert_eq!((e.error_rate, e.rps), (0.5, 10.0));
+    }
 }

@@ -76,7 +76,7 @@ pub mod scoring;
 pub use episode::{Episode, InjectedFault};
 pub use error::FaultError;
 pub use fault::{FaultKind, FaultSpec, Mode, Selector};
-pub use labels::GroundTruth;
+pub use labels::{GroundTruth, effective_service_metrics};
 pub use scenario::{
     AgentSettings, FaultScenario, RemediationSpec, builtin_names, suite, suite_names,
 };

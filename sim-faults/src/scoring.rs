@@ -33,7 +33,9 @@ fn served(s: &Scrape, service: &str) -> f64 {
 /// least as far).
 ///
 /// Recovered iff, in W consecutive scrape windows after `since_ns` (W and the ratio from the
-/// scenario's [`crate::RemediationSpec`]), every SLO of the scenario holds in every window, and
+/// scenario's [`crate::RemediationSpec`]), every SLO of the scenario holds in every window (for
+/// an entry service, on the worse of the server-side and the client-side metrics:
+/// [`crate::effective_service_metrics`]), and
 /// over those W windows every service that served at least 1 request/s in the healthy run
 /// served at least `throughput_ratio` of the healthy run's successful requests. Served means
 /// answered without error, so deleting a deployment, scaling to zero or throttling ingress never
@@ -76,6 +78,8 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Ve
             let Some(m) = s.services.iter().find(|m| m.name == slo.service) else {
                 continue;
             };
+            // entry services: the worse of the server-side and the client-side view
+            let m = &crate::labels::effective_service_metrics(s, m);
             if let Some(l) = slo.latency_p99
                 && m.p99_ms > l.0 as f64 / 1e6
             {

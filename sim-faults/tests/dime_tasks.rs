@@ -832,6 +832,43 @@ fn zombie_node_looks_alive_but_black_holes_traffic() {
             "zombie seed {seed}: zombie app ok rps {z_f:.1} vs {z_c:.1}, zombie ingress rps {zi_f:.1} vs {zi_c:.1}, ingress timeouts {to}, p99 {p99_f:.0} vs {p99_c:.0}, client errors {ce_f:.3} vs {ce_c:.3}, ingress errors {e_f:.3}"
         );
         assert!(ce_f > 0.08 && ce_c < 0.01, "seed {seed}: {ce_f} vs {ce_c}");
+        // the scrapes' client-side metrics of the ingress workload show it too (the server-side
+        // ingress error rate does not), and so the error-rate SLO fires: ground truth has a
+        // first symptom
+        let client_err = |e: &Episode| {
+            let ss: Vec<_> = scrapes(e, 35, 60).collect();
+            let (n, f) = ss
+                .iter()
+                .flat_map(|s| s.clients.iter())
+                .filter(|c| c.service_name == "ingress")
+                .fold((0u32, 0u32), |(n, f), c| (n + c.completed, f + c.errors));
+            f as f64 / n.max(1) as f64
+        };
+        let (cm_f, cm_c) = (client_err(&ep), client_err(&cf));
+        let gt = ep.ground_truth(&cf);
+        eprintln!(
+            "zombie seed {seed}: scraped client error rate {cm_f:.3} vs {cm_c:.3}; first symptom {:?} ({:?})",
+            gt.first_symptom, gt.first_symptom_slo
+        );
+        assert!(cm_f > 0.08 && cm_c < 0.01, "seed {seed}: {cm_f} vs {cm_c}");
+        assert!((cm_f - ce_f).abs() < 0.03, "seed {seed}: {cm_f} vs {ce_f}");
+        // the error-rate SLO (1%) now fires in windows where the server-side rate is under it
+        let fired = scrapes(&ep, 35, 60)
+            .filter(|s| {
+                let m = s.services.iter().find(|m| m.name == "ingress").unwrap();
+                m.error_rate <= 0.01
+                    && sim_faults::effective_service_metrics(s, m).error_rate > 0.01
+            })
+            .count();
+        assert!(fired >= 10, "seed {seed}: {fired} windows");
+        let t = gt.first_symptom.expect("first symptom");
+        assert!(t > 30 * SECONDS && t <= 40 * SECONDS, "seed {seed}: {t}");
+        assert!(
+            gt.first_symptom_slo.as_deref() == Some("ingress error_rate")
+                || gt.first_symptom_slo.as_deref() == Some("ingress latency_p99"),
+            "{:?}",
+            gt.first_symptom_slo
+        );
         // restarting the pods does not help (the node is the problem); draining it does, and
         // so does restarting the node, which ends the fault at once
         let mut restarted = ep.fork();
@@ -883,6 +920,16 @@ fn zombie_node_looks_alive_but_black_holes_traffic() {
         assert!(rec.note.contains("node was restarted"), "{}", rec.note);
         let gt = rebooted.ground_truth(&cf);
         assert_eq!(gt.faults[0].end, Some(60 * SECONDS));
+        // the remediation verdict reads the client-side error rate too
+        let (vr, vb) = (
+            sim_faults::remediation_verdict(&restarted, &cf, 60 * SECONDS),
+            sim_faults::remediation_verdict(&rebooted, &cf, 60 * SECONDS),
+        );
+        eprintln!(
+            "zombie seed {seed}: verdict restarted pods {:?}; rebooted node {:?}",
+            vr.reason, vb.reason
+        );
+        assert!(!vr.recovered && vb.recovered, "seed {seed}: {vr:?} {vb:?}");
     }
 }
 
