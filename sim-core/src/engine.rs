@@ -910,7 +910,7 @@ impl Runtime {
         }
         let g = self.invs.generation(i);
         let timeout = self.edges[edge].timeout_override.unwrap_or(es.timeout.0);
-        self.arm_timeout(edge, now + timeout, i, attempt, g);
+        self.arm_timeout(edge, now.saturating_add(timeout), i, attempt, g);
         let inv = &mut self.invs.items[i as usize];
         let pool_size = self.edges[edge].pool_override.or(es.pool_size);
         if let (Some(size), true) = (pool_size, inv.caller_pod != NONE) {

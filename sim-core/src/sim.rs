@@ -6,7 +6,7 @@ use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime, Scrip
 use crate::model::{EdgeId, NodeId, PodId, ServiceId, Topology};
 use crate::scenario::{AutoscalerSpec, RetrySpec, Scenario, ScenarioError};
 use crate::telemetry::{LogTemplate, Phase, Scrape, Severity, Telemetry};
-use crate::time::SimDuration;
+use crate::time::{SECONDS, SimDuration};
 use bevy_ecs::schedule::Schedule;
 use bevy_ecs::world::World;
 use std::sync::Arc;
@@ -591,6 +591,7 @@ impl Simulation {
     /// pod's workers for its CPU limit and for the node.
     pub fn set_pod_cpu_stress(&mut self, pod: PodId, millicores: u32) -> Result<(), ControlError> {
         self.check_pod(pod)?;
+        check_stress(millicores)?;
         let rt = self.rt_mut();
         rt.pods[pod as usize].stress_cpu = millicores;
         rt.refresh_pod_stress();
@@ -604,6 +605,7 @@ impl Simulation {
         millicores: u32,
     ) -> Result<(), ControlError> {
         self.check_node(node)?;
+        check_stress(millicores)?;
         self.rt_mut().nodes[node as usize].stress_cpu = millicores;
         Ok(())
     }
@@ -612,6 +614,12 @@ impl Simulation {
     /// OOM-kills the pod at the next window.
     pub fn set_pod_memory_pressure(&mut self, pod: PodId, bytes: u64) -> Result<(), ControlError> {
         self.check_pod(pod)?;
+        if bytes > 1 << 50 {
+            return Err(ControlError::InvalidValue {
+                what: "memory pressure",
+                why: format!("{bytes} bytes is above 1 PiB"),
+            });
+        }
         self.rt_mut().pods[pod as usize].mem_pressure = bytes;
         Ok(())
     }
@@ -640,6 +648,7 @@ impl Simulation {
     /// Disk latency and errors on a pod's volume.
     pub fn set_pod_io_fault(&mut self, pod: PodId, fault: IoFault) -> Result<(), ControlError> {
         self.check_pod(pod)?;
+        check_duration("io delay", fault.delay)?;
         for (what, v) in [
             ("delay_fraction", fault.delay_fraction),
             ("error_fraction", fault.error_fraction),
@@ -706,11 +715,14 @@ impl Simulation {
         if edge as usize >= self.topo.edges.len() {
             return Err(ControlError::UnknownEdge(edge));
         }
-        if timeout.is_some_and(|t| t.0 == 0) {
-            return Err(ControlError::InvalidValue {
-                what: "timeout",
-                why: "must be positive".into(),
-            });
+        if let Some(t) = timeout {
+            check_duration("timeout", t.0)?;
+            if t.0 == 0 {
+                return Err(ControlError::InvalidValue {
+                    what: "timeout",
+                    why: "must be positive".into(),
+                });
+            }
         }
         self.rt_mut().edges[edge as usize].timeout_override = timeout.map(|t| t.0);
         Ok(())
@@ -873,6 +885,8 @@ impl Simulation {
 }
 
 fn check_net(f: &NetFault) -> Result<(), ControlError> {
+    check_duration("network delay", f.delay)?;
+    check_duration("network jitter", f.jitter)?;
     if !(0.0..=1.0).contains(&f.loss) {
         return Err(ControlError::InvalidValue {
             what: "loss",
@@ -886,4 +900,31 @@ impl Clone for Simulation {
     fn clone(&self) -> Self {
         self.fork()
     }
+}
+
+/// CPU stress is at most a million cores (keeps every load sum far from overflow).
+fn check_stress(millicores: u32) -> Result<(), ControlError> {
+    if millicores > MAX_STRESS_MILLICORES {
+        return Err(ControlError::InvalidValue {
+            what: "cpu stress",
+            why: format!("{millicores} millicores is above {MAX_STRESS_MILLICORES}"),
+        });
+    }
+    Ok(())
+}
+
+/// The largest CPU stress a pod or node accepts, in millicores (a million cores).
+pub const MAX_STRESS_MILLICORES: u32 = 1 << 29;
+
+/// The longest duration a control call accepts (a delay, a timeout): one day.
+pub const MAX_CONTROL_DURATION: u64 = 86_400 * SECONDS;
+
+fn check_duration(what: &'static str, ns: u64) -> Result<(), ControlError> {
+    if ns > MAX_CONTROL_DURATION {
+        return Err(ControlError::InvalidValue {
+            what,
+            why: format!("{} is longer than a day", SimDuration(ns)),
+        });
+    }
+    Ok(())
 }

@@ -442,6 +442,10 @@ fn an_edge_timeout_set_at_run_time_applies_to_new_calls() {
     sim.run_until(20 * SECONDS);
     sim.set_edge_timeout(0, None).unwrap();
     assert!(sim.set_edge_timeout(0, Some(SimDuration(0))).is_err());
+    assert!(
+        sim.set_edge_timeout(0, Some(SimDuration(u64::MAX)))
+            .is_err()
+    );
     sim.run_until(30 * SECONDS);
     let during = arrived_in(&sim, 10 * SECONDS + 10 * MILLIS, 20 * SECONDS - 10 * MILLIS);
     let after = arrived_in(&sim, 20 * SECONDS + 10 * MILLIS, 30 * SECONDS - 10 * MILLIS);
