@@ -159,18 +159,28 @@ impl<T> EventQueue<T> {
         };
         let i = w * 64 + self.nonempty[w].trailing_zeros() as usize;
         self.nonempty[w] &= !(1 << (i % 64));
-        let mut src = std::mem::take(&mut self.buckets[i]);
         let min = std::mem::replace(&mut self.mins[i], u64::MAX);
         self.last = min;
+        // every destination bucket is below `i`: drain in place
+        let (lower, rest) = self.buckets.split_at_mut(i);
+        let src = &mut rest[0];
+        if src.len() == 1 {
+            // the common case near the floor: one event, no redistribution
+            if let Some((_, x)) = src.pop() {
+                self.now.push_back(x);
+            }
+            return;
+        }
         for (t, x) in src.drain(..) {
             if t == min {
                 self.now.push_back(x);
             } else {
-                self.push_bucket(t, x);
+                let b = bucket_of(t, min);
+                lower[b].push((t, x));
+                self.mins[b] = self.mins[b].min(t);
+                self.nonempty[b / 64] |= 1 << (b % 64);
             }
         }
-        // give the allocation back to the (now empty) bucket so it is reused
-        self.buckets[i] = src;
     }
 
     /// Removes every pending event (the floor stays).
