@@ -216,18 +216,23 @@ impl<T> Default for Slab<T> {
 }
 
 impl<T> Slab<T> {
-    #[inline]
+    #[inline(always)]
     pub fn alloc(&mut self, x: T) -> u32 {
         if let Some(i) = self.free.pop() {
             self.items[i as usize] = x;
             self.live[i as usize] = true;
             i
         } else {
-            self.items.push(x);
-            self.gens.push(0);
-            self.live.push(true);
-            (self.items.len() - 1) as u32
+            self.grow(x)
         }
+    }
+    #[cold]
+    #[inline(never)]
+    fn grow(&mut self, x: T) -> u32 {
+        self.items.push(x);
+        self.gens.push(0);
+        self.live.push(true);
+        (self.items.len() - 1) as u32
     }
     #[inline]
     pub fn release(&mut self, i: u32) {
@@ -1266,7 +1271,7 @@ impl Runtime {
         self.maybe_free_inv(topo, i);
     }
 
-    #[inline]
+    #[inline(always)]
     fn maybe_free_inv(&mut self, topo: &Topology, i: u32) {
         let inv = &self.invs.items[i as usize];
         if inv.state == InvState::Done && inv.refs == 0 && self.invs.live[i as usize] {
@@ -1276,7 +1281,7 @@ impl Runtime {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn root_unref(&mut self, topo: &Topology, root: u32) {
         let r = &mut self.roots.items[root as usize];
         r.live = r.live.saturating_sub(1);
@@ -1285,6 +1290,7 @@ impl Runtime {
         }
     }
 
+    #[inline(never)]
     fn finish_root(&mut self, _topo: &Topology, root: u32) {
         let r = &self.roots.items[root as usize];
         if self.record_requests {

@@ -100,7 +100,7 @@ impl<T> EventQueue<T> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn push_bucket(&mut self, time: u64, item: T) {
         let b = bucket_of(time, self.last);
         self.buckets[b].push((time, item));
