@@ -966,38 +966,47 @@ impl Runtime {
             self.pods[target as usize].outstanding += 1;
             return;
         }
-        let rng = &mut self.rng_net[edge];
-        let mut lat = es.spec.latency.sample(rng);
-        let mut loss = 0.0;
-        if self.net_faults > 0 {
-            const CLEAN: NetFault = NetFault {
-                delay: 0,
-                jitter: 0,
-                loss: 0.0,
-            };
-            let from = if caller_pod != NONE {
-                self.pods[caller_pod as usize].net
-            } else {
-                CLEAN
-            };
-            for nf in [self.edges[edge].net, from, self.pods[target as usize].net] {
-                if !nf.is_none() {
-                    lat += nf.delay;
-                    if nf.jitter > 0 {
-                        lat += (unit(rng) * nf.jitter as f64) as u64;
-                    }
-                    loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
-                }
-            }
-        }
+        let mut lat = es.spec.latency.sample(&mut self.rng_net[edge]);
         self.invs.items[i as usize].target = target;
         self.pods[target as usize].outstanding += 1;
-        if loss > 0.0 && bernoulli(rng, loss) {
-            return; // lost: the timeout will fire
+        if self.net_faults > 0 {
+            let (extra, lost) = self.net_faults_on(edge, caller_pod, target);
+            if lost {
+                return; // lost: the timeout will fire
+            }
+            lat += extra;
         }
         self.invs.items[i as usize].refs += 1;
         self.queue
             .push(self.now + lat, Ev::Deliver(i, attempt, target));
+    }
+
+    /// Network faults on a message over `edge` from pod `from` to pod `to` (either may be
+    /// NONE, an external client): the added delay (delays plus jitter of the edge's and both
+    /// pods' faults, in that order, on the edge's network stream) and whether it is lost.
+    #[cold]
+    #[inline(never)]
+    fn net_faults_on(&mut self, edge: usize, from: u32, to: u32) -> (u64, bool) {
+        let pod_net = |p: u32| {
+            if p != NONE {
+                self.pods[p as usize].net
+            } else {
+                NetFault::default()
+            }
+        };
+        let faults = [self.edges[edge].net, pod_net(from), pod_net(to)];
+        let rng = &mut self.rng_net[edge];
+        let (mut lat, mut loss) = (0u64, 0.0);
+        for nf in faults {
+            if !nf.is_none() {
+                lat += nf.delay;
+                if nf.jitter > 0 {
+                    lat += (unit(rng) * nf.jitter as f64) as u64;
+                }
+                loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
+            }
+        }
+        (lat, loss > 0.0 && bernoulli(rng, loss))
     }
 
     fn refuse(&mut self, topo: &Topology, i: u32, why: &str) {
@@ -1386,40 +1395,20 @@ impl Runtime {
         let inv = &self.invs.items[i as usize];
         if inv.sync {
             let edge = inv.edge as usize;
-            let rng = &mut self.rng_net[edge];
-            let mut lat = topo.edges[edge].spec.latency.sample(rng);
+            let caller_pod = inv.caller_pod;
+            let mut lat = topo.edges[edge]
+                .spec
+                .latency
+                .sample(&mut self.rng_net[edge]);
             if self.net_faults > 0 {
-                const CLEAN: NetFault = NetFault {
-                    delay: 0,
-                    jitter: 0,
-                    loss: 0.0,
-                };
-                let to = if inv.caller_pod != NONE {
-                    self.pods[inv.caller_pod as usize].net
-                } else {
-                    CLEAN
-                };
-                let from = if from_pod != NONE {
-                    self.pods[from_pod as usize].net
-                } else {
-                    CLEAN
-                };
-                let mut loss = 0.0;
-                for nf in [self.edges[edge].net, from, to] {
-                    if !nf.is_none() {
-                        lat += nf.delay;
-                        if nf.jitter > 0 {
-                            lat += (unit(rng) * nf.jitter as f64) as u64;
-                        }
-                        loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
-                    }
-                }
-                if loss > 0.0 && bernoulli(rng, loss) {
+                let (extra, lost) = self.net_faults_on(edge, from_pod, caller_pod);
+                if lost {
                     let inv = &mut self.invs.items[i as usize];
                     inv.refs = inv.refs.saturating_sub(1);
                     self.maybe_free_inv(topo, i);
                     return;
                 }
+                lat += extra;
             }
             self.queue
                 .push(self.now + lat, Ev::Response(i, attempt, st));
