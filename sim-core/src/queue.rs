@@ -16,7 +16,6 @@
 
 use serde::de::Error as _;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use std::collections::VecDeque;
 
 const DIGIT_BITS: u32 = 4;
 const DIGITS: usize = 1 << DIGIT_BITS;
@@ -40,8 +39,10 @@ const WORDS: usize = BUCKETS / 64;
 pub struct EventQueue<T> {
     last: u64,
     len: usize,
-    /// Events at time `last`, in insertion order.
-    now: VecDeque<T>,
+    /// Events at time `last`, in insertion order, from `head` on (a vector drained from the
+    /// front and emptied when drained: cheaper than a ring buffer on the hot path).
+    now: Vec<T>,
+    head: usize,
     /// Bucket `level * 16 + digit`: events whose time first differs from `last` in hex digit
     /// `level` (from the least significant), where their digit is `digit`.
     buckets: Vec<Vec<(u64, T)>>,
@@ -51,7 +52,7 @@ pub struct EventQueue<T> {
     nonempty: [u64; WORDS],
 }
 
-impl<T> Default for EventQueue<T> {
+impl<T: Copy> Default for EventQueue<T> {
     fn default() -> Self {
         Self::new()
     }
@@ -65,13 +66,14 @@ fn bucket_of(t: u64, last: u64) -> usize {
     level as usize * DIGITS + digit
 }
 
-impl<T> EventQueue<T> {
+impl<T: Copy> EventQueue<T> {
     /// An empty queue at time 0.
     pub fn new() -> Self {
         EventQueue {
             last: 0,
             len: 0,
-            now: VecDeque::new(),
+            now: Vec::new(),
+            head: 0,
             buckets: (0..BUCKETS).map(|_| Vec::new()).collect(),
             mins: vec![u64::MAX; BUCKETS],
             nonempty: [0; WORDS],
@@ -94,7 +96,7 @@ impl<T> EventQueue<T> {
     pub fn push(&mut self, time: u64, item: T) {
         self.len += 1;
         if time <= self.last {
-            self.now.push_back(item);
+            self.now.push(item);
         } else {
             self.push_bucket(time, item);
         }
@@ -129,7 +131,7 @@ impl<T> EventQueue<T> {
         if self.now.is_empty() {
             self.refill();
         }
-        let x = self.now.pop_front()?;
+        let x = self.take_now()?;
         self.len -= 1;
         Some((self.last, x))
     }
@@ -147,9 +149,20 @@ impl<T> EventQueue<T> {
         if self.last >= until {
             return None;
         }
-        let x = self.now.pop_front()?;
+        let x = self.take_now()?;
         self.len -= 1;
         Some((self.last, x))
+    }
+
+    #[inline(always)]
+    fn take_now(&mut self) -> Option<T> {
+        let x = *self.now.get(self.head)?;
+        self.head += 1;
+        if self.head == self.now.len() {
+            self.now.clear();
+            self.head = 0;
+        }
+        Some(x)
     }
 
     #[cold]
@@ -167,13 +180,13 @@ impl<T> EventQueue<T> {
         if src.len() == 1 {
             // the common case near the floor: one event, no redistribution
             if let Some((_, x)) = src.pop() {
-                self.now.push_back(x);
+                self.now.push(x);
             }
             return;
         }
         for (t, x) in src.drain(..) {
             if t == min {
-                self.now.push_back(x);
+                self.now.push(x);
             } else {
                 let b = bucket_of(t, min);
                 lower[b].push((t, x));
@@ -186,6 +199,7 @@ impl<T> EventQueue<T> {
     /// Removes every pending event (the floor stays).
     pub fn clear(&mut self) {
         self.now.clear();
+        self.head = 0;
         for b in &mut self.buckets {
             b.clear();
         }
@@ -197,7 +211,7 @@ impl<T> EventQueue<T> {
     /// Pending events in no particular order (for validation and snapshots).
     pub fn iter(&self) -> impl Iterator<Item = (u64, &T)> {
         let last = self.last;
-        self.now
+        self.now[self.head..]
             .iter()
             .map(move |x| (last, x))
             .chain(self.buckets.iter().flatten().map(|(t, x)| (*t, x)))
@@ -214,7 +228,7 @@ struct Wire<T> {
     events: Vec<(u64, T)>,
 }
 
-impl<T: Serialize> Serialize for EventQueue<T> {
+impl<T: Serialize + Copy> Serialize for EventQueue<T> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         #[derive(Serialize)]
         struct WireRef<'a, T> {
@@ -229,7 +243,7 @@ impl<T: Serialize> Serialize for EventQueue<T> {
     }
 }
 
-impl<'de, T: Deserialize<'de>> Deserialize<'de> for EventQueue<T> {
+impl<'de, T: Deserialize<'de> + Copy> Deserialize<'de> for EventQueue<T> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let w = Wire::<T>::deserialize(d)?;
         let mut q = EventQueue::new();
