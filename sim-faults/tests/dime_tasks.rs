@@ -1038,21 +1038,23 @@ fn direction_changes(series: &[u32]) -> usize {
 /// Load bursts every minute make the HPA (no scale-down stabilisation) flap between its floor
 /// and its ceiling, and each burst meets too few, cold pods (latency over the SLO); the
 /// counterfactual (no bursts) stays at the floor. The ground truth names the bursts.
+/// The `app` deployment's desired replica count at every scrape.
+fn desired_app_replicas(e: &Episode) -> Vec<u32> {
+    e.sim()
+        .telemetry()
+        .scrapes
+        .iter()
+        .filter_map(|s| s.services.iter().find(|m| m.name == "app"))
+        .map(|m| m.desired_replicas)
+        .collect()
+}
+
 #[test]
 fn autoscaler_flaps_with_the_load_bursts() {
     assert_eq!(direction_changes(&[4, 4, 7, 7, 4, 5, 7, 4]), 4);
     for seed in SEEDS {
         let (ep, cf) = pair("dime-autoscaler-flapping", seed, 300);
-        let desired = |e: &Episode| -> Vec<u32> {
-            e.sim()
-                .telemetry()
-                .scrapes
-                .iter()
-                .filter_map(|s| s.services.iter().find(|m| m.name == "app"))
-                .map(|m| m.desired_replicas)
-                .collect()
-        };
-        let (d_f, d_c) = (desired(&ep), desired(&cf));
+        let (d_f, d_c) = (desired_app_replicas(&ep), desired_app_replicas(&cf));
         let (ch_f, ch_c) = (direction_changes(&d_f), direction_changes(&d_c));
         // measured: 8 direction changes (4 -> 7 -> 4 at each of the four bursts) vs 0
         assert!(ch_f >= 6, "seed {seed}: {ch_f} changes: {d_f:?}");
@@ -1131,16 +1133,7 @@ fn a_stabilisation_window_set_at_run_time_stops_the_flapping() {
         assert_eq!(fixed.sim().autoscaler(app).unwrap(), Some(spec));
         ep.run_until(300 * SECONDS);
         fixed.run_until(300 * SECONDS);
-        let desired = |e: &Episode| -> Vec<u32> {
-            e.sim()
-                .telemetry()
-                .scrapes
-                .iter()
-                .filter_map(|s| s.services.iter().find(|m| m.name == "app"))
-                .map(|m| m.desired_replicas)
-                .collect()
-        };
-        let (d_f, d_x) = (desired(&ep), desired(&fixed));
+        let (d_f, d_x) = (desired_app_replicas(&ep), desired_app_replicas(&fixed));
         let (ch_f, ch_x) = (direction_changes(&d_f), direction_changes(&d_x));
         // later bursts meet warm pods: worst ingress p99 over the last three bursts
         let peak = |e: &Episode| {
