@@ -221,14 +221,17 @@ fn vec_env_is_thread_count_invariant_and_auto_resets() {
                 .iter()
                 .filter(|s| s.info.final_observation.is_some())
                 .count();
-            out.extend(steps.iter().map(|s| s.reward.total));
+            out.extend(steps.iter().cloned());
             obs = steps.into_iter().map(|s| s.observation).collect();
         }
         (out, finals, v.episodes_done)
     };
     let a = run(1);
-    let b = run(2);
-    assert_eq!(a, b);
+    // whole steps (observations, rewards, infos), whatever the thread count: 2 and 3
+    // threads split the 3 environments differently, 0 takes every core
+    for threads in [2, 3, 0] {
+        assert!(a == run(threads), "{threads} threads differ from 1");
+    }
     assert!(
         a.1 >= 3,
         "each env ended an episode (12 steps) and auto-reset"

@@ -171,9 +171,17 @@ fn mirror_system(
         match pod {
             Some(pod) if pod.phase != Phase::Terminated && pod.name == pe.name => {
                 seen[p] = true;
-                let next = pod_entity(p as u32, pod);
-                if *pe != next {
-                    *pe = next;
+                let node = if pod.node == NONE { u32::MAX } else { pod.node };
+                // compare before writing: no name clone, and change detection only on change
+                if pe.service != pod.service
+                    || pe.node != node
+                    || pe.phase != pod.phase
+                    || pe.restarts != pod.restarts
+                {
+                    pe.service = pod.service;
+                    pe.node = node;
+                    pe.phase = pod.phase;
+                    pe.restarts = pod.restarts;
                 }
             }
             _ => commands.entity(e).despawn(),
