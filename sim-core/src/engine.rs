@@ -196,11 +196,12 @@ pub(crate) struct Root {
 }
 
 /// A slab with generations: ids are reused, stale references are detected by generation.
+/// A slot's generation is odd while it holds a live item and even while it is free, so
+/// checking a reference is one comparison.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub(crate) struct Slab<T> {
     pub items: Vec<T>,
     pub gens: Vec<u32>,
-    pub live: Vec<bool>,
     pub free: Vec<u32>,
 }
 
@@ -209,7 +210,6 @@ impl<T> Default for Slab<T> {
         Slab {
             items: vec![],
             gens: vec![],
-            live: vec![],
             free: vec![],
         }
     }
@@ -220,7 +220,8 @@ impl<T> Slab<T> {
     pub fn alloc(&mut self, x: T) -> u32 {
         if let Some(i) = self.free.pop() {
             self.items[i as usize] = x;
-            self.live[i as usize] = true;
+            let g = &mut self.gens[i as usize];
+            *g = g.wrapping_add(1) | 1;
             i
         } else {
             self.grow(x)
@@ -230,23 +231,28 @@ impl<T> Slab<T> {
     #[inline(never)]
     fn grow(&mut self, x: T) -> u32 {
         self.items.push(x);
-        self.gens.push(0);
-        self.live.push(true);
+        self.gens.push(1);
         (self.items.len() - 1) as u32
     }
     #[inline]
     pub fn release(&mut self, i: u32) {
-        self.gens[i as usize] = self.gens[i as usize].wrapping_add(1);
-        self.live[i as usize] = false;
+        let g = &mut self.gens[i as usize];
+        *g = (*g | 1).wrapping_add(1);
         self.free.push(i);
     }
     #[inline]
     pub fn generation(&self, i: u32) -> u32 {
         self.gens[i as usize]
     }
+    /// Whether slot `i` holds a live item.
+    #[inline]
+    pub fn is_live(&self, i: u32) -> bool {
+        self.gens.get(i as usize).is_some_and(|g| g & 1 == 1)
+    }
+    /// Whether `(i, g)` still names the live item it was taken from (`g` read while live).
     #[inline]
     pub fn valid(&self, i: u32, g: u32) -> bool {
-        (i as usize) < self.gens.len() && self.gens[i as usize] == g && self.live[i as usize]
+        g & 1 == 1 && self.gens.get(i as usize) == Some(&g)
     }
     pub fn capacity(&self) -> usize {
         self.items.len()
@@ -683,7 +689,7 @@ impl Runtime {
             Ev::EdgeTimeouts(e) => self.on_edge_timeouts(topo, e),
             Ev::PodTimer(p, g) => self.on_pod_timer(topo, p, g),
             Ev::Inject(k) => {
-                if self.injections.live[k as usize] {
+                if self.injections.is_live(k) {
                     let inj = std::mem::take(&mut self.injections.items[k as usize]);
                     self.injections.release(k);
                     self.start_scripted_root(topo, inj);
@@ -1283,7 +1289,7 @@ impl Runtime {
     #[inline(always)]
     fn maybe_free_inv(&mut self, topo: &Topology, i: u32) {
         let inv = &self.invs.items[i as usize];
-        if inv.state == InvState::Done && inv.refs == 0 && self.invs.live[i as usize] {
+        if inv.state == InvState::Done && inv.refs == 0 && self.invs.is_live(i) {
             let root = inv.root;
             self.invs.release(i);
             self.root_unref(topo, root);
@@ -1992,7 +1998,7 @@ impl Runtime {
         }
         // every job of the pod fails with a reset; in slot order (deterministic)
         let victims: Vec<u32> = (0..self.jobs.items.len() as u32)
-            .filter(|&j| self.jobs.live[j as usize] && self.jobs.items[j as usize].pod == p)
+            .filter(|&j| self.jobs.is_live(j) && self.jobs.items[j as usize].pod == p)
             .collect();
         for j in victims {
             let job = self.jobs.items[j as usize].clone();

@@ -11,7 +11,7 @@ use crate::rng::mix64;
 use crate::scenario::Scenario;
 use crate::sim::SnapshotError;
 
-const MAGIC: &[u8; 8] = b"BRSNAP\x00\x02";
+const MAGIC: &[u8; 8] = b"BRSNAP\x00\x03";
 
 fn checksum(bytes: &[u8]) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64;
@@ -328,9 +328,9 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     }
     check(rt.pod_free.iter().all(|&p| (p as usize) < np), "free pods")?;
     for slab_ok in [
-        rt.jobs.items.len() == rt.jobs.gens.len() && rt.jobs.items.len() == rt.jobs.live.len(),
-        rt.invs.items.len() == rt.invs.gens.len() && rt.invs.items.len() == rt.invs.live.len(),
-        rt.roots.items.len() == rt.roots.gens.len() && rt.roots.items.len() == rt.roots.live.len(),
+        rt.jobs.items.len() == rt.jobs.gens.len(),
+        rt.invs.items.len() == rt.invs.gens.len(),
+        rt.roots.items.len() == rt.roots.gens.len(),
     ] {
         check(slab_ok, "arena lengths")?;
     }
@@ -340,15 +340,24 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
         rt.roots.items.len(),
     );
     check(
-        rt.jobs.free.iter().all(|&x| (x as usize) < nj),
+        rt.jobs
+            .free
+            .iter()
+            .all(|&x| (x as usize) < nj && !rt.jobs.is_live(x)),
         "job free list",
     )?;
     check(
-        rt.invs.free.iter().all(|&x| (x as usize) < ni),
+        rt.invs
+            .free
+            .iter()
+            .all(|&x| (x as usize) < ni && !rt.invs.is_live(x)),
         "inv free list",
     )?;
     check(
-        rt.roots.free.iter().all(|&x| (x as usize) < nr),
+        rt.roots
+            .free
+            .iter()
+            .all(|&x| (x as usize) < nr && !rt.roots.is_live(x)),
         "root free list",
     )?;
     for j in &rt.jobs.items {
@@ -404,7 +413,11 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     }
     check(
         rt.injections.items.len() == rt.injections.gens.len()
-            && rt.injections.items.len() == rt.injections.live.len(),
+            && rt
+                .injections
+                .free
+                .iter()
+                .all(|&x| !rt.injections.is_live(x)),
         "injection arena",
     )?;
     for r in &rt.roots.items {
