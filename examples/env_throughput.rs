@@ -7,9 +7,11 @@
 //! ```
 //! Options: `--threads N` (default 1), `--seconds S` (default 10), `--envs E` (default: one
 //! per scenario per thread, so every thread count runs the same mix of the 15 scenarios;
-//! environment i runs scenario i mod 15), `--seed K`, `--decision-interval SECS` (default: each scenario's own, 10 s; a
-//! shorter interval scales `max_steps` up so episodes cover the same simulated time: with
-//! `--decision-interval 1` a step carries ~100-300 requests, DIME's request volume per step).
+//! environment i runs scenario i mod 15; pass it to compare thread counts on the very same
+//! environments, e.g. `--envs 30 --threads 1` against `--envs 30 --threads 2`), `--seed K`,
+//! `--decision-interval SECS` (default: each scenario's own, 10 s; a shorter interval scales
+//! `max_steps` up so episodes cover the same simulated time: with `--decision-interval 1` a
+//! step carries ~100-300 requests, DIME's request volume per step).
 //! The last line is one JSON object with `steps`, `episodes`, `wall_s`,
 //! `steps_per_s`, `threads`, `envs`, `scenarios`, `decision_interval_s`,
 //! `events_in_live_episodes` (engine events of the episodes running at the end) and
