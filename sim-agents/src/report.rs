@@ -26,7 +26,10 @@ pub struct EpisodeReport {
     pub recovered: bool,
     /// Time from the first fault's start to recovery, s.
     pub time_to_recover_s: Option<f64>,
-    /// Localization scores, when the policy ranks root causes (the built-in ones do not).
+    /// Service-level localization scores of the RobustScorer baseline
+    /// ([`sim_faults::baseline::rank_services`]) on this episode's telemetry against its root
+    /// causes: how well a standard metric-based method localizes what this policy's episode
+    /// shows. `None` when no fault was injected.
     pub localization: Option<LocalizationScores>,
     /// Request-weighted mean of the entry service's per-scrape median latency, ms.
     pub latency_p50_ms: f64,
@@ -100,6 +103,10 @@ pub fn run_episode_against(
         None => remediation_verdict(env.episode(), &env.counterfactual(), since),
     };
     let (p50, p99) = entry_latency(env.episode());
+    let (truth, _, _) = sim_faults::root_causes(env.episode());
+    let localization = (!truth.is_empty()).then(|| {
+        sim_faults::localization_scores(&sim_faults::baseline::rank_services(env.episode()), &truth)
+    });
     EpisodeReport {
         scenario: scenario.name.clone(),
         policy: policy.name().to_string(),
@@ -109,7 +116,7 @@ pub fn run_episode_against(
         reward_components: comps,
         recovered: v.recovered,
         time_to_recover_s: v.time_to_recover.map(|t| t as f64 / 1e9),
-        localization: None,
+        localization,
         latency_p50_ms: p50,
         latency_p99_ms: p99,
         events: env.sim().counters().events,

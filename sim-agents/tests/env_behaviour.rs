@@ -280,6 +280,9 @@ fn run_episode_and_policies() {
         assert_eq!(r.policy, name);
         assert!(r.steps > 0 && r.events > 0 && r.return_.is_finite());
         assert_eq!(r.reward_components.len(), 7);
+        // the RobustScorer baseline on the episode's telemetry ranks the CPU-hogged db first
+        let loc = r.localization.as_ref().expect("a fault was injected");
+        assert_eq!((loc.ac_at[0], loc.mrr), (1.0, 1.0), "{name}: {loc:?}");
         let back: sim_agents::EpisodeReport =
             serde_json::from_str(&serde_json::to_string(&r).unwrap()).unwrap();
         assert_eq!(back, r);

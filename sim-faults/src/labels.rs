@@ -154,9 +154,11 @@ fn slo_violation(sc: &crate::FaultScenario, s: &Scrape) -> Option<String> {
     None
 }
 
-pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
+/// The root causes of an episode's injected faults at service, pod and node level, in
+/// injection order without repeats: a fault's target service, else (node and zone faults)
+/// the services of the pods it took down.
+pub fn root_causes(ep: &Episode) -> (Vec<String>, Vec<String>, Vec<String>) {
     let sc = ep.scenario();
-    let faults: Vec<InjectedFault> = ep.injected().to_vec();
     let mut rc_s: Vec<String> = Vec::new();
     let mut rc_p: Vec<String> = Vec::new();
     let mut rc_n: Vec<String> = Vec::new();
@@ -165,19 +167,15 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
             v.push(x.to_string())
         }
     };
-    for f in &faults {
+    for f in ep.injected() {
         if let Some(s) = &f.service {
             push(&mut rc_s, s);
         } else {
             // node / zone faults: the services of the pods lost
             for p in &f.pods {
-                if let Some(svc) = sc
-                    .base
-                    .services
-                    .iter()
-                    .find(|s| p.starts_with(&format!("{}-", s.name)))
-                {
-                    push(&mut rc_s, &svc.name);
+                let names = sc.base.services.iter().map(|s| s.name.as_str());
+                if let Some(svc) = service_of_pod(names, p) {
+                    push(&mut rc_s, svc);
                 }
             }
         }
@@ -188,6 +186,25 @@ pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
             push(&mut rc_n, n);
         }
     }
+    (rc_s, rc_p, rc_n)
+}
+
+/// The service a pod name belongs to: pods are named `<service>-<suffix>` with no dash in the
+/// suffix, so `cart-db-x7k2p` is `cart-db`'s even when a service `cart` exists.
+fn service_of_pod<'a>(services: impl Iterator<Item = &'a str>, pod: &str) -> Option<&'a str> {
+    services
+        .filter(|s| {
+            pod.strip_prefix(s)
+                .and_then(|rest| rest.strip_prefix('-'))
+                .is_some_and(|n| !n.is_empty() && !n.contains('-'))
+        })
+        .max_by_key(|s| s.len())
+}
+
+pub(crate) fn ground_truth(ep: &Episode, cf: &Episode) -> GroundTruth {
+    let sc = ep.scenario();
+    let faults: Vec<InjectedFault> = ep.injected().to_vec();
+    let (rc_s, rc_p, rc_n) = root_causes(ep);
     let fault_types = faults.iter().map(|f| f.fault_type.clone()).collect();
     let t0 = faults.iter().map(|f| f.start).min();
     let observed_until = ep.now().min(cf.now());
@@ -339,6 +356,18 @@ fn propagation(
 mod tests {
     use super::*;
     use sim_core::telemetry::ClientMetrics;
+
+    #[test]
+    fn pods_belong_to_the_longest_matching_service() {
+        let names = ["cart", "cart-db", "db"];
+        let of = |p: &str| service_of_pod(names.iter().copied(), p);
+        assert_eq!(of("cart-db-x7k2p"), Some("cart-db"));
+        assert_eq!(of("cart-x7k2p"), Some("cart"));
+        assert_eq!(of("db-2bc4d"), Some("db"));
+        assert_eq!(of("cartdb-x7k2p"), None);
+        assert_eq!(of("cart-"), None);
+        assert_eq!(of("other-x7k2p"), None);
+    }
 
     fn svc(name: &str, id: u32, rps: f64, error_rate: f64, p99_ms: f64) -> ServiceMetrics {
         ServiceMetrics {

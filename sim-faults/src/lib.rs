@@ -7,7 +7,8 @@
 //! and fault surfaces only; agents act on [`Episode::sim_mut`]. [`Episode::ground_truth`]
 //! labels the episode (root causes, fault types, first symptom, blast radius measured against
 //! the counterfactual run of the same seed, propagation), [`remediation_verdict`] judges
-//! recovery and [`localization_scores`] scores root-cause rankings. [`export`] writes
+//! recovery and [`localization_scores`] scores root-cause rankings; [`baseline`] ranks root
+//! causes with BARO's RobustScorer, a reference point for such rankings. [`export`] writes
 //! episodes and RCAEval datasets.
 //!
 //! ```
@@ -64,6 +65,7 @@
 
 #![warn(missing_docs)]
 
+pub mod baseline;
 pub mod episode;
 pub mod error;
 pub mod export;
@@ -76,7 +78,7 @@ pub mod scoring;
 pub use episode::{Episode, InjectedFault};
 pub use error::FaultError;
 pub use fault::{FaultKind, FaultSpec, Mode, Selector};
-pub use labels::{GroundTruth, effective_service_metrics};
+pub use labels::{GroundTruth, effective_service_metrics, root_causes};
 pub use scenario::{
     AgentSettings, FaultScenario, RemediationSpec, builtin_names, suite, suite_names,
 };

@@ -35,7 +35,8 @@ pub struct EpisodeRow {
     pub recovered: bool,
     /// Time from the fault to recovery, seconds; `None` when not recovered.
     pub time_to_recover_s: Option<f64>,
-    /// Localization scores (e.g. `ac@1`, `ac@3`, `avg@5`) when the policy ranks root causes.
+    /// Localization scores (`ac@1`..`ac@5`, `avg@5`, `mrr`) of the RobustScorer baseline on
+    /// the episode's telemetry (`sim_faults::baseline`); `None` without an injected fault.
     pub localization: Option<BTreeMap<String, f64>>,
     /// Median end-to-end latency over the episode, milliseconds.
     #[serde(deserialize_with = "f64_or_nan")]
