@@ -457,6 +457,10 @@ pub struct Counters {
     pub arrivals: u64,
     /// External requests answered.
     pub responses: u64,
+    /// Of those, answered with an error of any kind (timeouts at the client, refusals and
+    /// rate limiting included): `responses - failed_responses` is the goodput.
+    #[serde(default)]
+    pub failed_responses: u64,
     /// Call attempts that timed out.
     pub timeouts: u64,
     /// Retries sent.
@@ -1235,6 +1239,9 @@ impl Runtime {
                 r.status = st;
                 r.response = self.now;
                 self.counters.responses += 1;
+                if st != Status::Ok {
+                    self.counters.failed_responses += 1;
+                }
                 if let Some(c) = self.clients.get_mut(r.workload as usize) {
                     c.completed += 1;
                     c.hist.record_ns(self.now.saturating_sub(r.arrival));

@@ -471,6 +471,18 @@ impl Simulation {
         Ok(())
     }
 
+    /// A pod's load-balancing weight (100 unless set with [`Simulation::set_pod_weight`]).
+    pub fn pod_weight(&self, pod: PodId) -> Result<u32, ControlError> {
+        self.check_pod(pod)?;
+        Ok(self.rt().pods[pod as usize].weight)
+    }
+
+    /// A node's load-balancing weight (100 unless set with [`Simulation::set_node_weight`]).
+    pub fn node_weight(&self, node: NodeId) -> Result<u32, ControlError> {
+        self.check_node(node)?;
+        Ok(self.rt().nodes[node as usize].weight)
+    }
+
     /// Limits the requests per second admitted at an entry service (None removes the limit);
     /// the rest are answered 429 at once.
     pub fn set_ingress_rate_limit(
@@ -703,6 +715,20 @@ impl Simulation {
         let topo = self.topo.clone();
         self.rt_mut().pool_resized(&topo, edge);
         Ok(())
+    }
+
+    /// The connection pool size an edge uses now (the scenario's unless overridden with
+    /// [`Simulation::set_pool_size`]; None: unbounded).
+    pub fn pool_size(&self, edge: EdgeId) -> Result<Option<u32>, ControlError> {
+        let spec = &self
+            .topo
+            .edges
+            .get(edge as usize)
+            .ok_or(ControlError::UnknownEdge(edge))?
+            .spec;
+        Ok(self.rt().edges[edge as usize]
+            .pool_override
+            .or(spec.pool_size))
     }
 
     /// Overrides the per-attempt timeout of an edge (None: the scenario's), as a config

@@ -100,8 +100,13 @@ fn apply(sim: &mut Simulation, op: &Op) {
         Op::RestoreNode(n) => sim.restore_node(n),
         Op::RestartNode(n) => sim.restart_node(n),
         Op::Scale(s, n) => sim.scale(s, n),
-        Op::PodWeight(p, w) => sim.set_pod_weight(p, w),
-        Op::NodeWeight(n, w) => sim.set_node_weight(n, w),
+        // accepted settings read back (weights are capped at 10,000)
+        Op::PodWeight(p, w) => sim
+            .set_pod_weight(p, w)
+            .map(|()| assert_eq!(sim.pod_weight(p), Ok(w.min(10_000)))),
+        Op::NodeWeight(n, w) => sim
+            .set_node_weight(n, w)
+            .map(|()| assert_eq!(sim.node_weight(n), Ok(w.min(10_000)))),
         Op::RateLimit(s, r) => sim.set_ingress_rate_limit(s, r),
         Op::Rollout(s, v) => sim.rollout(s, v),
         Op::Rollback(s) => sim.rollback(s).map(|_| ()),
@@ -133,7 +138,11 @@ fn apply(sim: &mut Simulation, op: &Op) {
                 loss,
             },
         ),
-        Op::Pool(e, s) => sim.set_pool_size(e, s),
+        Op::Pool(e, s) => sim.set_pool_size(e, s).map(|()| {
+            if s.is_some() {
+                assert_eq!(sim.pool_size(e), Ok(s));
+            }
+        }),
         Op::Partition(members, peers) => {
             sim.add_partition(Partition { members, peers }).map(|_| ())
         }
@@ -192,4 +201,25 @@ proptest! {
         let b = run(&ops);
         prop_assert!(a == b, "the same calls gave different snapshots");
     }
+}
+
+#[test]
+fn weights_and_pool_sizes_read_back() {
+    let sc = sim_core::topologies::load("simple-micro").unwrap();
+    let mut sim = Simulation::new(&sc, 3).unwrap();
+    let pod = sim.pods()[0].id;
+    assert_eq!(sim.pod_weight(pod), Ok(100));
+    assert_eq!(sim.node_weight(0), Ok(100));
+    sim.set_pod_weight(pod, 0).unwrap();
+    sim.set_node_weight(0, 250).unwrap();
+    assert_eq!(sim.pod_weight(pod), Ok(0));
+    assert_eq!(sim.node_weight(0), Ok(250));
+    assert!(sim.pod_weight(u32::MAX).is_err());
+    assert!(sim.node_weight(u32::MAX).is_err());
+    let scenario_pool = sim.pool_size(0).unwrap();
+    sim.set_pool_size(0, Some(3)).unwrap();
+    assert_eq!(sim.pool_size(0), Ok(Some(3)));
+    sim.set_pool_size(0, None).unwrap();
+    assert_eq!(sim.pool_size(0), Ok(scenario_pool));
+    assert!(sim.pool_size(u32::MAX).is_err());
 }

@@ -1606,6 +1606,15 @@ fn client_timeouts_are_client_errors_while_the_server_still_succeeds() {
     // the client saw its 50 ms timeout; the server finished its 100 ms requests without error
     assert!(ss.iter().all(|s| (s.clients[0].p99_ms - 50.0).abs() < 1.0));
     assert!(server_ok > 15.0, "server served {server_ok} req/s");
+    // the engine's counters agree with the clients' windows over the whole run
+    let all = scrapes_in(&sim, 0, 20);
+    let c = sim.counters();
+    let answered: u32 = all.iter().map(|s| s.clients[0].completed).sum();
+    let failed: u32 = all.iter().map(|s| s.clients[0].errors).sum();
+    assert_eq!(
+        (c.responses, c.failed_responses),
+        (answered as u64, failed as u64)
+    );
 }
 
 #[test]
