@@ -69,6 +69,8 @@ struct Run {
     exported: TraceSet,
     csv: Vec<u8>,
     otlp: Vec<u8>,
+    /// The source trace ids the simulation kept for its sampled replayed requests.
+    sources: Vec<String>,
 }
 
 fn run(set: &TraceSet, speedup: f64, unknown: UnknownPolicy, seed: u64) -> Run {
@@ -86,6 +88,12 @@ fn run(set: &TraceSet, speedup: f64, unknown: UnknownPolicy, seed: u64) -> Run {
     };
     let stats = replay_into(&mut sim, set, &ropts).expect("replay");
     let exported = sim_spans_to_traceset(&sim);
+    let sources = sim
+        .telemetry()
+        .trace_sources
+        .iter()
+        .map(|(_, s)| s.clone())
+        .collect();
     let mut csv = Vec::new();
     replay::export::write_alibaba_v2022(&mut csv, &exported).unwrap();
     let mut otlp = Vec::new();
@@ -96,6 +104,7 @@ fn run(set: &TraceSet, speedup: f64, unknown: UnknownPolicy, seed: u64) -> Run {
         exported,
         csv,
         otlp,
+        sources,
     }
 }
 
@@ -175,6 +184,12 @@ fn check_sample(rel: &str, speedup: f64) {
     assert_eq!(st.ops_defaulted, 0);
     assert_eq!(st.calls_without_edge, 0);
     assert_eq!(st.in_flight_at_end, 0);
+
+    // every replayed request kept the id of the trace it replays
+    assert_eq!(r.sources.len() as u64, st.graphs_replayed);
+    let input: std::collections::BTreeSet<&str> =
+        set.graphs.iter().map(|g| g.trace_id.as_str()).collect();
+    assert!(r.sources.iter().all(|s| input.contains(s.as_str())));
 
     // exported: one graph per request, one span per replayed span, all succeeded
     assert_eq!(r.exported.graphs.len() as u64, st.graphs_replayed);

@@ -52,6 +52,11 @@ pub struct ScriptedRequest {
     pub workload: u32,
     /// The call tree; node 0 is the entry call.
     pub nodes: Vec<ScriptNode>,
+    /// Where the request comes from (e.g. the trace id of a replayed trace): kept for its
+    /// sampled trace in [`crate::telemetry::Telemetry::trace_sources`], so exported spans can
+    /// name their source.
+    #[serde(default)]
+    pub source_trace: Option<String>,
 }
 
 /// Running this long without a crash resets the CrashLoopBackOff delay (Kubernetes: 10 min).
@@ -1673,6 +1678,10 @@ impl Runtime {
         let trace = self.next_trace;
         self.next_trace += 1;
         let sampled = span_sampled(self.seed, trace, topo.scenario.telemetry.trace_sample_rate);
+        if sampled && let Some(source) = req.source_trace {
+            self.telemetry
+                .push_trace_source(trace, source, topo.scenario.telemetry.retain_spans);
+        }
         let root = self.roots.alloc(Root {
             workload: w,
             op,

@@ -400,6 +400,10 @@ pub struct Telemetry {
     pub logs_suppressed: u64,
     /// End-to-end request records (opt-in).
     pub requests: Vec<RequestRecord>,
+    /// Sampled traces of scripted requests that named a source (`ScriptedRequest::source_trace`):
+    /// (trace id, source), in trace id order, bounded like the spans.
+    #[serde(default)]
+    pub trace_sources: VecDeque<(u64, String)>,
 }
 
 fn push_bounded<T>(q: &mut VecDeque<T>, x: T, cap: u32) {
@@ -418,6 +422,19 @@ impl Telemetry {
     }
     pub(crate) fn push_log(&mut self, l: LogEvent, cap: u32) {
         push_bounded(&mut self.logs, l, cap)
+    }
+
+    pub(crate) fn push_trace_source(&mut self, trace: u64, source: String, cap: u32) {
+        push_bounded(&mut self.trace_sources, (trace, source), cap)
+    }
+
+    /// The source a scripted request named for trace `trace` (replayed traces: the original
+    /// trace id), if it did and is still retained.
+    pub fn trace_source(&self, trace: u64) -> Option<&str> {
+        self.trace_sources
+            .binary_search_by_key(&trace, |(t, _)| *t)
+            .ok()
+            .map(|i| self.trace_sources[i].1.as_str())
     }
 
     /// The latest scrape, if any.

@@ -5,7 +5,9 @@
 //! `blastradius`, spans with hex `traceId` (32 digits) / `spanId` (16 digits), `parentSpanId`
 //! (absent on entry spans), `kind` SERVER, `startTimeUnixNano` / `endTimeUnixNano` as decimal
 //! strings (simulated time + [`EPOCH_UNIX_S`]), status code OK (1) or ERROR (2) and attributes
-//! `k8s.pod.name`, `blastradius.attempt`, `http.response.status_code`, `blastradius.caller`.
+//! `k8s.pod.name`, `blastradius.attempt`, `http.response.status_code`, `blastradius.caller`,
+//! and `blastradius.source_trace_id` on spans of a replayed (scripted) request that named its
+//! source trace.
 
 use serde_json::{Value, json};
 use sim_core::Simulation;
@@ -58,6 +60,11 @@ pub fn spans_to_otlp_from<'a>(
             json!({"key": "http.response.status_code", "value": {"intValue": s.status.code().to_string()}}),
             json!({"key": "blastradius.status", "value": {"stringValue": format!("{:?}", s.status).to_lowercase()}}),
         ];
+        if let Some(source) = sim.telemetry().trace_source(s.trace_id) {
+            attrs.push(
+                json!({"key": "blastradius.source_trace_id", "value": {"stringValue": source}}),
+            );
+        }
         if let Some(c) = s.caller
             && (c as usize) < n
         {

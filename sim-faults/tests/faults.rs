@@ -442,3 +442,37 @@ fn every_listed_builtin_builds_an_episode() {
         sim_faults::Episode::new(&sc, 1).unwrap_or_else(|e| panic!("{name}: {e}"));
     }
 }
+
+#[test]
+fn otlp_spans_of_replayed_requests_name_their_source_trace() {
+    use sim_core::{ScriptNode, ScriptedRequest, Simulation};
+    let mut sc = sim_core::topologies::load("simple-micro").unwrap();
+    sc.telemetry.trace_sample_rate = 1.0;
+    let mut sim = Simulation::new(&sc, 2).unwrap();
+    let entry = sim.topology().edges[0].to;
+    let op = sim
+        .topology()
+        .ops
+        .iter()
+        .position(|o| o.service == entry)
+        .unwrap() as u32;
+    let req = ScriptedRequest {
+        workload: 0,
+        nodes: vec![ScriptNode {
+            op,
+            cpu_ns: 2_000_000,
+            sync: true,
+            stages: vec![],
+        }],
+        source_trace: Some("4bf92f3577b34da6a3ce929d0e0e4736".into()),
+    };
+    sim.inject_request(sim.now() + 100_000_000, req).unwrap();
+    sim.run_for(2_000_000_000);
+    let doc = sim_faults::otlp::spans_to_otlp(&sim).to_string();
+    assert_eq!(
+        doc.matches("\"blastradius.source_trace_id\"").count(),
+        1,
+        "one replayed span, one attribute"
+    );
+    assert!(doc.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
+}

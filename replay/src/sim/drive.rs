@@ -405,7 +405,14 @@ impl Driver {
         let kept = nodes.len() as u64;
         target
             .sim_mut()
-            .inject_request(at, ScriptedRequest { workload, nodes })
+            .inject_request(
+                at,
+                ScriptedRequest {
+                    workload,
+                    nodes,
+                    source_trace: Some(g.trace_id.clone()),
+                },
+            )
             .map_err(|source| ReplayError::Inject {
                 trace_id: g.trace_id.clone(),
                 source,
