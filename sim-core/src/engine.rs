@@ -65,6 +65,19 @@ const BACKOFF_RESET_NS: u64 = 600 * SECONDS;
 /// Shortest think time of a closed-loop user (ns).
 const MIN_THINK_NS: u64 = 1_000_000;
 
+/// The latency quantiles every scrape reports (p50, p90, p99).
+const SCRAPE_QUANTILES: [f64; 3] = [0.5, 0.9, 0.99];
+
+/// `part / whole` as a share in [0, 1] (0 for an empty window).
+#[inline]
+fn share(part: u32, whole: u32) -> f64 {
+    if whole > 0 {
+        part as f64 / whole as f64
+    } else {
+        0.0
+    }
+}
+
 /// "None" marker for u32 ids.
 pub const NONE: u32 = u32::MAX;
 
@@ -426,6 +439,29 @@ pub(crate) struct EdgeRt {
     pub timeouts_armed: bool,
 }
 
+impl EdgeRt {
+    /// The per-attempt timeout (ns) in force: the override, else the scenario's `spec`.
+    #[inline]
+    pub fn timeout(&self, spec: &crate::scenario::EdgeSpec) -> u64 {
+        self.timeout_override.unwrap_or(spec.timeout.0)
+    }
+
+    /// The retry policy in force: the override, else the scenario's `spec`.
+    #[inline]
+    pub fn retry<'a>(
+        &'a self,
+        spec: &'a crate::scenario::EdgeSpec,
+    ) -> &'a crate::scenario::RetrySpec {
+        self.retry_override.as_ref().unwrap_or(&spec.retry)
+    }
+
+    /// The connection pool size in force (None: unbounded): the override, else the scenario's.
+    #[inline]
+    pub fn pool_size(&self, spec: &crate::scenario::EdgeSpec) -> Option<u32> {
+        self.pool_override.or(spec.pool_size)
+    }
+}
+
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub(crate) struct Pool {
     pub in_use: u32,
@@ -720,9 +756,7 @@ impl Runtime {
             let cp = inv.caller_pod;
             self.pods[cp as usize].win.timeouts += 1;
             let es = &topo.edges[inv.edge as usize];
-            let timeout = self.edges[inv.edge as usize]
-                .timeout_override
-                .unwrap_or(es.spec.timeout.0);
+            let timeout = self.edges[inv.edge as usize].timeout(&es.spec);
             self.log(topo, cp, Severity::Error, LogTemplate::Timeout, || {
                 format!(
                     "upstream request timeout: call to {} after {}",
@@ -929,10 +963,10 @@ impl Runtime {
             return;
         }
         let g = self.invs.generation(i);
-        let timeout = self.edges[edge].timeout_override.unwrap_or(es.timeout.0);
+        let timeout = self.edges[edge].timeout(es);
         self.arm_timeout(edge, now.saturating_add(timeout), i, attempt, g);
         let inv = &mut self.invs.items[i as usize];
-        let pool_size = self.edges[edge].pool_override.or(es.pool_size);
+        let pool_size = self.edges[edge].pool_size(es);
         if let (Some(size), true) = (pool_size, inv.caller_pod != NONE) {
             let key = (edge as u32, inv.caller_pod);
             let pool = self.pools.entry(key).or_default();
@@ -1143,7 +1177,6 @@ impl Runtime {
             inv.target = NONE;
             self.pods[t].outstanding = self.pods[t].outstanding.saturating_sub(1);
         }
-        let was_waiting = inv.state == InvState::WaitConn;
         let held = std::mem::replace(&mut inv.conn_held, false);
         let caller_pod = inv.caller_pod;
         let attempts = inv.attempts;
@@ -1152,11 +1185,7 @@ impl Runtime {
         if held {
             self.release_conn(topo, edge as u32, caller_pod);
         }
-        let _ = was_waiting;
-        let r = self.edges[edge]
-            .retry_override
-            .as_ref()
-            .unwrap_or(&topo.edges[edge].spec.retry);
+        let r = self.edges[edge].retry(&topo.edges[edge].spec);
         if st != Status::Ok && attempts < r.attempts && st != Status::RateLimited {
             let base = r.backoff.0 as f64 * r.multiplier.powi(attempts as i32 - 1);
             let base = base.min(r.max_backoff.0 as f64);
@@ -1190,8 +1219,7 @@ impl Runtime {
     /// drains below its new size) to its oldest live waiters.
     fn grant_conns(&mut self, topo: &Topology, edge: u32, caller_pod: u32) {
         let size = self.edges[edge as usize]
-            .pool_override
-            .or(topo.edges[edge as usize].spec.pool_size)
+            .pool_size(&topo.edges[edge as usize].spec)
             .unwrap_or(u32::MAX);
         loop {
             let Some(pool) = self.pools.get_mut(&(edge, caller_pod)) else {
@@ -2414,7 +2442,7 @@ impl Runtime {
                 node_pods[pod.node as usize] += 1;
             }
             let (pin, pwait) = pool_use.get(&(p as u32)).copied().unwrap_or((0, 0));
-            let pq = pod.win.hist.quantiles_ms([0.5, 0.9, 0.99]);
+            let pq = pod.win.hist.quantiles_ms(SCRAPE_QUANTILES);
             let w = &pod.win;
             pods.push(PodMetrics {
                 pod: p as u32,
@@ -2427,11 +2455,7 @@ impl Runtime {
                 memory_bytes: mem,
                 memory_utilization: mem as f64 / pod.mem_limit.max(1) as f64,
                 rps: w.requests as f64 / secs,
-                error_rate: if w.requests > 0 {
-                    w.errors as f64 / w.requests as f64
-                } else {
-                    0.0
-                },
+                error_rate: share(w.errors, w.requests),
                 p50_ms: pq[0],
                 p90_ms: pq[1],
                 p99_ms: pq[2],
@@ -2457,7 +2481,7 @@ impl Runtime {
         let services = (0..nsvc)
             .map(|s| {
                 let sv = &self.svcs[s];
-                let sq = sv.win.quantiles_ms([0.5, 0.9, 0.99]);
+                let sq = sv.win.quantiles_ms(SCRAPE_QUANTILES);
                 ServiceMetrics {
                     service: s as u32,
                     name: topo.scenario.services[s].name.clone(),
@@ -2466,11 +2490,7 @@ impl Runtime {
                     config_version: sv.version,
                     rps: sv.win_requests as f64 / secs,
                     errors_per_s: sv.win_errors as f64 / secs,
-                    error_rate: if sv.win_requests > 0 {
-                        sv.win_errors as f64 / sv.win_requests as f64
-                    } else {
-                        0.0
-                    },
+                    error_rate: share(sv.win_errors, sv.win_requests),
                     p50_ms: sq[0],
                     p90_ms: sq[1],
                     p99_ms: sq[2],
@@ -2518,7 +2538,7 @@ impl Runtime {
             .enumerate()
             .map(|(w, c)| {
                 let entry = topo.edges.get(w).map(|e| e.to).unwrap_or(NONE);
-                let q = c.hist.quantiles_ms([0.5, 0.9, 0.99]);
+                let q = c.hist.quantiles_ms(SCRAPE_QUANTILES);
                 ClientMetrics {
                     workload: w as u32,
                     service: entry,
@@ -2533,11 +2553,7 @@ impl Runtime {
                     errors: c.errors,
                     timeouts: c.timeouts,
                     rate_limited: c.rate_limited,
-                    error_rate: if c.completed > 0 {
-                        c.errors as f64 / c.completed as f64
-                    } else {
-                        0.0
-                    },
+                    error_rate: share(c.errors, c.completed),
                     p50_ms: q[0],
                     p90_ms: q[1],
                     p99_ms: q[2],

@@ -99,26 +99,19 @@ impl LatencyHist {
     /// Records one latency given in nanoseconds (clamped to 1 us .. 1 h).
     #[inline]
     pub fn record_ns(&mut self, ns: u64) {
-        let us = (ns / 1_000).clamp(1, MAX_US);
-        let s = slot_of(us);
-        if self.counts[s] < u32::MAX {
-            self.counts[s] += 1;
-            let g = s / GROUP;
-            self.groups[g] += 1;
-            self.used |= 1 << g;
-            self.total += 1;
-            self.sum_us = self.sum_us.saturating_add(us);
-        }
+        self.record_us_n((ns / 1_000).clamp(1, MAX_US), 1);
     }
 
-    #[inline]
+    /// Records `n` values of `us` microseconds (in 1 us .. 1 h); a full slot saturates.
+    #[inline(always)]
     fn record_us_n(&mut self, us: u64, n: u32) {
         let s = slot_of(us);
         let c = &mut self.counts[s];
         let added = n.min(u32::MAX - *c);
         *c += added;
         let g = s / GROUP;
-        self.groups[g] += added;
+        // saturating: a forged snapshot can fill several slots of one group to u32::MAX
+        self.groups[g] = self.groups[g].saturating_add(added);
         self.used |= 1 << g;
         self.total += added as u64;
         self.sum_us = self.sum_us.saturating_add(us.saturating_mul(added as u64));
@@ -283,6 +276,22 @@ impl<'de> Deserialize<'de> for LatencyHist {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn forged_counts_saturate_instead_of_overflowing() {
+        // two full slots of one group (as a forged snapshot could carry them)
+        let w = Wire {
+            pairs: vec![(1_000, u32::MAX), (1_010, u32::MAX), (1_000, 7)],
+            sum_us: u64::MAX,
+        };
+        let h: LatencyHist = postcard::from_bytes(&postcard::to_allocvec(&w).unwrap()).unwrap();
+        assert_eq!(h.len(), 2 * u32::MAX as u64);
+        let [p50] = h.quantiles_ms([0.5]);
+        assert!(p50 > 0.0);
+        let mut m = h.clone();
+        m.add(&h);
+        assert_eq!(m.len(), h.len());
+    }
 
     #[test]
     fn slots_are_contiguous_and_monotone() {

@@ -369,6 +369,14 @@ impl Simulation {
         }
     }
 
+    fn check_edge(&self, e: EdgeId) -> Result<(), ControlError> {
+        if (e as usize) < self.topo.edges.len() {
+            Ok(())
+        } else {
+            Err(ControlError::UnknownEdge(e))
+        }
+    }
+
     fn check_node(&self, n: NodeId) -> Result<(), ControlError> {
         if (n as usize) < self.topo.num_nodes() {
             Ok(())
@@ -688,9 +696,7 @@ impl Simulation {
 
     /// Network delay, jitter and loss on one edge (both directions of every call on it).
     pub fn set_edge_network(&mut self, edge: EdgeId, fault: NetFault) -> Result<(), ControlError> {
-        if edge as usize >= self.topo.edges.len() {
-            return Err(ControlError::UnknownEdge(edge));
-        }
+        self.check_edge(edge)?;
         check_net(&fault)?;
         let rt = self.rt_mut();
         rt.edges[edge as usize].net = fault;
@@ -702,9 +708,7 @@ impl Simulation {
     /// serves waiting calls at once; a shrunk one hands out no connection until fewer than
     /// the new size are in use.
     pub fn set_pool_size(&mut self, edge: EdgeId, size: Option<u32>) -> Result<(), ControlError> {
-        if edge as usize >= self.topo.edges.len() {
-            return Err(ControlError::UnknownEdge(edge));
-        }
+        self.check_edge(edge)?;
         if size == Some(0) {
             return Err(ControlError::InvalidValue {
                 what: "pool size",
@@ -720,15 +724,8 @@ impl Simulation {
     /// The connection pool size an edge uses now (the scenario's unless overridden with
     /// [`Simulation::set_pool_size`]; None: unbounded).
     pub fn pool_size(&self, edge: EdgeId) -> Result<Option<u32>, ControlError> {
-        let spec = &self
-            .topo
-            .edges
-            .get(edge as usize)
-            .ok_or(ControlError::UnknownEdge(edge))?
-            .spec;
-        Ok(self.rt().edges[edge as usize]
-            .pool_override
-            .or(spec.pool_size))
+        self.check_edge(edge)?;
+        Ok(self.rt().edges[edge as usize].pool_size(&self.topo.edges[edge as usize].spec))
     }
 
     /// Overrides the per-attempt timeout of an edge (None: the scenario's), as a config
@@ -738,9 +735,7 @@ impl Simulation {
         edge: EdgeId,
         timeout: Option<SimDuration>,
     ) -> Result<(), ControlError> {
-        if edge as usize >= self.topo.edges.len() {
-            return Err(ControlError::UnknownEdge(edge));
-        }
+        self.check_edge(edge)?;
         if let Some(t) = timeout {
             check_duration("timeout", t.0)?;
             if t.0 == 0 {
@@ -761,9 +756,7 @@ impl Simulation {
         edge: EdgeId,
         retry: Option<RetrySpec>,
     ) -> Result<(), ControlError> {
-        if edge as usize >= self.topo.edges.len() {
-            return Err(ControlError::UnknownEdge(edge));
-        }
+        self.check_edge(edge)?;
         if let Some(r) = &retry {
             crate::scenario::validate_retry(r)
                 .map_err(|why| ControlError::InvalidValue { what: "retry", why })?;
@@ -774,19 +767,10 @@ impl Simulation {
 
     /// The timeout and retry policy an edge uses now (the scenario's unless overridden).
     pub fn edge_policy(&self, edge: EdgeId) -> Result<(SimDuration, RetrySpec), ControlError> {
-        let spec = &self
-            .topo
-            .edges
-            .get(edge as usize)
-            .ok_or(ControlError::UnknownEdge(edge))?
-            .spec;
+        self.check_edge(edge)?;
+        let spec = &self.topo.edges[edge as usize].spec;
         let e = &self.rt().edges[edge as usize];
-        Ok((
-            SimDuration(e.timeout_override.unwrap_or(spec.timeout.0)),
-            e.retry_override
-                .clone()
-                .unwrap_or_else(|| spec.retry.clone()),
-        ))
+        Ok((SimDuration(e.timeout(spec)), e.retry(spec).clone()))
     }
 
     /// Cuts the network between pod sets; returns an id for [`Simulation::remove_partition`].
@@ -953,4 +937,34 @@ fn check_duration(what: &'static str, ns: u64) -> Result<(), ControlError> {
         });
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Arena free lists from a snapshot are checked before anything allocates from them.
+    #[test]
+    fn forged_free_lists_are_snapshot_errors() {
+        let sc = crate::topologies::load("simple-micro").unwrap();
+        let mut sim = Simulation::new(&sc, 1).unwrap();
+        sim.run_for(SECONDS);
+        let forge = |edit: &dyn Fn(&mut Runtime)| {
+            let mut rt = sim.rt().clone();
+            edit(&mut rt);
+            Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
+        };
+        assert!(forge(&|_| {}).is_ok());
+        assert!(forge(&|rt| rt.injections.free.push(7)).is_err());
+        assert!(forge(&|rt| rt.jobs.free.push(u32::MAX)).is_err());
+        // a live slot on the free list
+        assert!(!sim.rt().jobs.items.is_empty());
+        assert!(
+            forge(&|rt| {
+                let j = rt.jobs.alloc(rt.jobs.items[0].clone());
+                rt.jobs.free.push(j);
+            })
+            .is_err()
+        );
+    }
 }

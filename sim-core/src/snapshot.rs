@@ -417,7 +417,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
                 .injections
                 .free
                 .iter()
-                .all(|&x| !rt.injections.is_live(x)),
+                .all(|&x| (x as usize) < rt.injections.items.len() && !rt.injections.is_live(x)),
         "injection arena",
     )?;
     for r in &rt.roots.items {
