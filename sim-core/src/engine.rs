@@ -1490,19 +1490,23 @@ impl Runtime {
         let pod = &mut self.pods[p];
         pod.busy += 1;
         let svc = pod.service as usize;
-        let mut demand = if script == NONE {
-            op.cpu.sample(&mut self.rng_service[svc]) as f64
+        let sampled = if script == NONE {
+            op.cpu.sample(&mut self.rng_service[svc])
         } else {
-            self.roots.items[root as usize].script[script as usize].cpu_ns as f64
+            self.roots.items[root as usize].script[script as usize].cpu_ns
         };
-        if pod.cpu_factor != 1.0 {
-            demand *= pod.cpu_factor;
-        }
-        let spec = &topo.scenario.services[svc];
-        if self.now < pod.warm_until && spec.warmup_factor > 1.0 {
-            let left = (pod.warm_until - self.now) as f64 / spec.warmup.0.max(1) as f64;
-            demand *= 1.0 + (spec.warmup_factor - 1.0) * left;
-        }
+        // scaled only under a CPU factor or while warming up (integer in the common case)
+        let (demand, demand_f) = if pod.cpu_factor != 1.0 || self.now < pod.warm_until {
+            let mut d = sampled as f64 * pod.cpu_factor;
+            let spec = &topo.scenario.services[svc];
+            if self.now < pod.warm_until && spec.warmup_factor > 1.0 {
+                let left = (pod.warm_until - self.now) as f64 / spec.warmup.0.max(1) as f64;
+                d *= 1.0 + (spec.warmup_factor - 1.0) * left;
+            }
+            (d as u64, d)
+        } else {
+            (sampled, sampled as f64)
+        };
         pod.on_cpu += 1;
         let node = &mut self.nodes[pod.node as usize];
         node.on_cpu += 1;
@@ -1510,15 +1514,15 @@ impl Runtime {
         let node_load = node.on_cpu as u64 * 1000 + node.stress_cpu as u64 + node.pod_stress as u64;
         let pod_load = pod.on_cpu as u64 * 1000 + pod.stress_cpu as u64;
         let dur = if node_load <= node.cpu as u64 && pod_load <= pod.cpu_limit as u64 {
-            demand as u64
+            demand
         } else {
             let node_share = node.cpu as f64 / node_load as f64;
             let pod_share = pod.cpu_limit as f64 / pod_load as f64;
-            (demand / node_share.min(pod_share).min(1.0)) as u64
+            (demand_f / node_share.min(pod_share).min(1.0)) as u64
         };
-        pod.win.cpu_ns += demand as u64;
-        pod.hpa_cpu_ns += demand as u64;
-        node.win_cpu_ns += demand as u64;
+        pod.win.cpu_ns += demand;
+        pod.hpa_cpu_ns += demand;
+        node.win_cpu_ns += demand;
         self.queue.push(self.now + dur, Ev::CpuDone(j, g));
     }
 
@@ -1640,7 +1644,7 @@ impl Runtime {
     /// Issues one downstream call of job `j` (generation `g`) in stage `k`. Returns false when
     /// the job is gone afterwards (a call can complete at once, e.g. refused).
     #[allow(clippy::too_many_arguments)]
-    #[inline]
+    #[inline(always)]
     fn issue_call(
         &mut self,
         topo: &Topology,
@@ -1668,8 +1672,15 @@ impl Runtime {
             job.pending += 1;
             job.stage = k as u32;
             job.phase = JobPhase::Calls;
+            self.start_attempt(topo, i);
+        } else {
+            // fire and forget (as `start_attempt` does for it): one attempt, no timeout, no pool
+            let inv = &mut self.invs.items[i as usize];
+            inv.attempts = 1;
+            inv.state = InvState::Done;
+            self.transmit(topo, i);
+            self.maybe_free_inv(topo, i);
         }
-        self.start_attempt(topo, i);
         self.jobs.valid(j, g)
     }
 
