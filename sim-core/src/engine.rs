@@ -1145,12 +1145,15 @@ impl Runtime {
             LoadBalancing::LeastOutstanding => {
                 let e = &mut self.edges[edge];
                 e.rr = e.rr.wrapping_add(1);
+                // scan from a rotating start (ties go to the first in rotation order)
                 let start = e.rr as usize % n;
                 let mut best = ready[start];
-                for k in 1..n {
-                    let p = ready[(start + k) % n];
-                    if self.pods[p as usize].outstanding < self.pods[best as usize].outstanding {
+                let mut best_out = self.pods[best as usize].outstanding;
+                for &p in ready[start + 1..].iter().chain(&ready[..start]) {
+                    let out = self.pods[p as usize].outstanding;
+                    if out < best_out {
                         best = p;
+                        best_out = out;
                     }
                 }
                 Some(best)
