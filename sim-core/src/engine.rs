@@ -1499,17 +1499,18 @@ impl Runtime {
             self.roots.items[root as usize].script[script as usize].cpu_ns
         };
         // scaled only under a CPU factor or while warming up (integer in the common case)
-        let (demand, demand_f) = if pod.cpu_factor != 1.0 || self.now < pod.warm_until {
+        let scaled = if pod.cpu_factor != 1.0 || self.now < pod.warm_until {
             let mut d = sampled as f64 * pod.cpu_factor;
             let spec = &topo.scenario.services[svc];
             if self.now < pod.warm_until && spec.warmup_factor > 1.0 {
                 let left = (pod.warm_until - self.now) as f64 / spec.warmup.0.max(1) as f64;
                 d *= 1.0 + (spec.warmup_factor - 1.0) * left;
             }
-            (d as u64, d)
+            Some(d)
         } else {
-            (sampled, sampled as f64)
+            None
         };
+        let demand = scaled.map_or(sampled, |d| d as u64);
         pod.on_cpu += 1;
         let node = &mut self.nodes[pod.node as usize];
         node.on_cpu += 1;
@@ -1521,6 +1522,7 @@ impl Runtime {
         } else {
             let node_share = node.cpu as f64 / node_load as f64;
             let pod_share = pod.cpu_limit as f64 / pod_load as f64;
+            let demand_f = scaled.unwrap_or(sampled as f64);
             (demand_f / node_share.min(pod_share).min(1.0)) as u64
         };
         pod.win.cpu_ns += demand;
