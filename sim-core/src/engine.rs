@@ -1329,11 +1329,19 @@ impl Runtime {
         self.maybe_free_inv(topo, i);
     }
 
+    /// Frees a finished invocation nothing refers to any more. A fire-and-forget call keeps
+    /// counting against its callee pod's outstanding calls (least-outstanding balancing) until
+    /// then: until the callee is done with it, or at once when it was lost on the way (a
+    /// synchronous attempt stops counting when it ends, in `end_attempt`).
     #[inline(always)]
     fn maybe_free_inv(&mut self, topo: &Topology, i: u32) {
         let inv = &self.invs.items[i as usize];
         if inv.state == InvState::Done && inv.refs == 0 && self.invs.is_live(i) {
-            let root = inv.root;
+            let (root, target) = (inv.root, inv.target);
+            if target != NONE {
+                let pod = &mut self.pods[target as usize];
+                pod.outstanding = pod.outstanding.saturating_sub(1);
+            }
             self.invs.release(i);
             self.root_unref(topo, root);
         }

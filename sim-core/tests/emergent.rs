@@ -919,6 +919,85 @@ fn a_pod_weighted_zero_receives_no_traffic() {
     );
 }
 
+/// Least-outstanding balancing counts calls in flight, fire-and-forget ones included: an async
+/// call stops counting against its callee pod once the callee is done with it. With one of two
+/// worker pods behind a 200 ms network delay, calls to it stay in flight ~20x longer, so it gets
+/// far fewer of them; were async calls never uncounted (a bug fixed in session 4), the counts
+/// would only grow and the two pods would be picked alternately.
+#[test]
+fn least_outstanding_balancing_counts_async_calls_only_while_in_flight() {
+    let mut front = service(
+        "front",
+        1,
+        64,
+        DurationDist::constant(SimDuration::from_nanos(100_000)),
+    );
+    front.operations[0].stages = vec![StageSpec {
+        calls: vec![CallSpec {
+            service: "worker".into(),
+            operation: None,
+            probability: 1.0,
+            mode: CallMode::Async,
+            optional: false,
+        }],
+    }];
+    let worker = service(
+        "worker",
+        2,
+        64,
+        DurationDist::constant(SimDuration::from_millis(10)),
+    );
+    let mut fan_out = edge("front", "worker");
+    fan_out.load_balancing = LoadBalancing::LeastOutstanding;
+    let sc = scenario(
+        vec![node("node-0", 64)],
+        vec![front, worker],
+        vec![fan_out],
+        200.0,
+        30,
+    );
+    let mut sim = Simulation::new(&sc, 3).unwrap();
+    let worker = sim.service_id("worker").unwrap();
+    let pods = sim.pods_of(worker);
+    let (slow, fast) = (pods[0].id, pods[1].id);
+    sim.run_until(5 * SECONDS);
+    sim.set_pod_network(
+        slow,
+        NetFault {
+            delay: 200 * MILLIS,
+            ..NetFault::default()
+        },
+    )
+    .unwrap();
+    sim.run_until(30 * SECONDS);
+    let rps_of = |pod: PodId, from: u64, to: u64| -> f64 {
+        let window: Vec<f64> = sim
+            .telemetry()
+            .scrapes
+            .iter()
+            .filter(|s| s.time > from && s.time <= to)
+            .map(|s| s.pods.iter().find(|p| p.pod == pod).map_or(0.0, |p| p.rps))
+            .collect();
+        window.iter().sum::<f64>() / window.len().max(1) as f64
+    };
+    // before the delay: an even split of the 200 calls per second
+    let (s0, f0) = (
+        rps_of(slow, SECONDS, 5 * SECONDS),
+        rps_of(fast, SECONDS, 5 * SECONDS),
+    );
+    assert!((s0 - f0).abs() < 20.0 && s0 + f0 > 180.0, "{s0} vs {f0}");
+    // with it: the delayed pod holds each call ~210 ms instead of ~10 ms
+    let (s1, f1) = (
+        rps_of(slow, 10 * SECONDS, 30 * SECONDS),
+        rps_of(fast, 10 * SECONDS, 30 * SECONDS),
+    );
+    assert!(s1 + f1 > 180.0, "{s1} + {f1}");
+    assert!(
+        f1 > 4.0 * s1,
+        "the delayed pod should get far fewer calls: {s1} vs {f1}"
+    );
+}
+
 /// `set_edge_network` acts on "both directions of every call" and `set_pod_network` on
 /// "everything a pod sends and receives": with constant demands and zero base latency, the
 /// answer time grows by exactly twice the injected one-way delay.
