@@ -943,6 +943,107 @@ fn check_duration(what: &'static str, ns: u64) -> Result<(), ControlError> {
 mod tests {
     use super::*;
 
+    /// Every count the engine keeps of work in progress (busy workers, in-flight requests,
+    /// outstanding calls, jobs on CPU and disk, queued requests, connections in use and
+    /// waiting, live jobs, invocations and requests) comes back to zero once traffic stops and
+    /// the work drains: through retries, timeouts, lost and delayed messages, a pool shrunk to
+    /// one connection, a killed pod, a slow and failing disk, a partition, a node failure and
+    /// fire-and-forget calls.
+    #[test]
+    fn work_in_progress_accounting_drains_to_zero() {
+        use crate::scenario::{ArrivalSpec, CallMode, CallSpec, RateSpec, StageSpec};
+        let mut sc = crate::topologies::load("dime-8node").unwrap();
+        // app also fires an audit write at the db for every other request, without waiting
+        let app_spec = sc.services.iter_mut().find(|s| s.name == "app").unwrap();
+        app_spec.operations[0].stages.push(StageSpec {
+            calls: vec![CallSpec {
+                service: "db".into(),
+                operation: Some("query".into()),
+                probability: 0.5,
+                mode: CallMode::Async,
+                optional: false,
+            }],
+        });
+        // 40 s of traffic at twice the base rate, then none
+        sc.workload[0].arrivals = ArrivalSpec::Open {
+            rate: RateSpec::Step {
+                before: 200.0,
+                after: 0.0,
+                at: SimDuration::from_secs(40),
+            },
+        };
+        sc.duration = SimDuration::from_secs(200);
+        let mut sim = Simulation::new(&sc, 5).unwrap();
+        let (app, db) = (
+            sim.service_id("app").unwrap(),
+            sim.service_id("db").unwrap(),
+        );
+        let app_db = sim.topology().edge_id(app, db).unwrap();
+        let pods = sim.pods_of(app);
+        sim.run_until(10 * SECONDS);
+        let lossy = NetFault {
+            delay: 50 * crate::time::MILLIS,
+            loss: 0.2,
+            ..NetFault::default()
+        };
+        sim.set_pod_network(pods[0].id, lossy).unwrap();
+        sim.set_pool_size(app_db, Some(1)).unwrap();
+        sim.kill_pod(pods[1].id).unwrap();
+        let db_pod = sim.pods_of(db)[0].id;
+        let slow_disk = IoFault {
+            delay: 300 * crate::time::MILLIS,
+            delay_fraction: 0.5,
+            error_fraction: 0.1,
+        };
+        sim.set_pod_io_fault(db_pod, slow_disk).unwrap();
+        let cut = sim
+            .add_partition(Partition {
+                members: vec![pods[2].id],
+                peers: None,
+            })
+            .unwrap();
+        let node = pods[3].node.unwrap();
+        sim.run_until(20 * SECONDS);
+        sim.kill_node(node).unwrap();
+        sim.run_until(30 * SECONDS);
+        sim.set_pod_network(pods[0].id, NetFault::default())
+            .unwrap();
+        sim.set_pool_size(app_db, None).unwrap();
+        sim.set_pod_io_fault(db_pod, IoFault::default()).unwrap();
+        sim.remove_partition(cut);
+        sim.restore_node(node).unwrap();
+        sim.run_until(200 * SECONDS);
+        let c = sim.counters();
+        assert!(
+            c.retries > 0 && c.timeouts > 0 && c.arrivals > 7_000,
+            "{c:?}"
+        );
+        let rt = sim.rt();
+        for pod in &rt.pods {
+            let work = (
+                pod.busy,
+                pod.in_flight,
+                pod.outstanding,
+                pod.on_cpu,
+                pod.queue.len(),
+            );
+            assert_eq!(work, (0, 0, 0, 0, 0), "{}", pod.name);
+        }
+        for (n, node) in rt.nodes.iter().enumerate() {
+            assert_eq!((node.on_cpu, node.io_active), (0, 0), "node {n}");
+        }
+        for (e, edge) in rt.edges.iter().enumerate() {
+            assert!(edge.timeouts.is_empty(), "edge {e}: {:?}", edge.timeouts);
+        }
+        for (key, pool) in &rt.pools {
+            assert_eq!((pool.in_use, pool.waiters.len()), (0, 0), "pool {key:?}");
+        }
+        assert_eq!(
+            (rt.jobs.in_use(), rt.invs.in_use(), rt.roots.in_use()),
+            (0, 0, 0)
+        );
+    }
+
     /// Arena free lists from a snapshot are checked before anything allocates from them.
     #[test]
     fn forged_free_lists_are_snapshot_errors() {
