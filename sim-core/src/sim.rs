@@ -1018,6 +1018,16 @@ mod tests {
             c.retries > 0 && c.timeouts > 0 && c.arrivals > 7_000,
             "{c:?}"
         );
+        // every request was answered, and the clients' windows saw each answer once
+        assert_eq!(c.arrivals, c.responses, "{c:?}");
+        let seen: u64 = sim
+            .telemetry()
+            .scrapes
+            .iter()
+            .flat_map(|s| &s.clients)
+            .map(|m| m.completed as u64)
+            .sum();
+        assert_eq!(seen, c.responses);
         let rt = sim.rt();
         for pod in &rt.pods {
             let work = (
