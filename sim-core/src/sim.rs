@@ -1054,6 +1054,58 @@ mod tests {
         );
     }
 
+    /// Closed-loop users never vanish: whatever happens to their requests (lost, timed out,
+    /// refused, reset by a crash, rate limited), each user comes back, so once the faults are
+    /// gone the request rate returns to its level before them.
+    #[test]
+    fn closed_loop_users_survive_every_failure() {
+        use crate::dist::DurationDist;
+        use crate::scenario::ArrivalSpec;
+        let mut sc = crate::topologies::load("dime-8node").unwrap();
+        sc.workload[0].arrivals = ArrivalSpec::Closed {
+            users: 40,
+            think_time: DurationDist::exponential(SimDuration::from_millis(200)),
+        };
+        sc.workload[0].client.timeout = SimDuration::from_millis(400);
+        sc.duration = SimDuration::from_secs(120);
+        let mut sim = Simulation::new(&sc, 9).unwrap();
+        let (ingress, app) = (
+            sim.service_id("ingress").unwrap(),
+            sim.service_id("app").unwrap(),
+        );
+        let pods = sim.pods_of(app);
+        sim.run_until(30 * SECONDS);
+        let before = sim.counters().arrivals;
+        sim.set_pod_network(
+            pods[0].id,
+            NetFault {
+                loss: 0.5,
+                ..NetFault::default()
+            },
+        )
+        .unwrap();
+        sim.kill_pod(pods[1].id).unwrap();
+        sim.set_ingress_rate_limit(ingress, Some(20.0)).unwrap();
+        let node = pods[2].node.unwrap();
+        sim.kill_node(node).unwrap();
+        sim.run_until(60 * SECONDS);
+        sim.set_pod_network(pods[0].id, NetFault::default())
+            .unwrap();
+        sim.set_ingress_rate_limit(ingress, None).unwrap();
+        sim.restore_node(node).unwrap();
+        sim.run_until(90 * SECONDS);
+        let mid = sim.counters().arrivals;
+        sim.run_until(120 * SECONDS);
+        let (healthy, after) = (
+            (before as f64) / 30.0,
+            (sim.counters().arrivals - mid) as f64 / 30.0,
+        );
+        assert!(
+            (after / healthy - 1.0).abs() < 0.1,
+            "requests per second: {healthy:.1} before the faults, {after:.1} after them"
+        );
+    }
+
     /// Arena free lists from a snapshot are checked before anything allocates from them.
     #[test]
     fn forged_free_lists_are_snapshot_errors() {
