@@ -947,10 +947,11 @@ mod tests {
     /// outstanding calls, jobs on CPU and disk, queued requests, connections in use and
     /// waiting, live jobs, invocations and requests) comes back to zero once traffic stops and
     /// the work drains: through retries, timeouts, lost and delayed messages, a pool shrunk to
-    /// one connection, a killed pod, a slow and failing disk, a partition, a node failure and
-    /// fire-and-forget calls.
+    /// one connection, a killed pod, a slow and failing disk, a partition, a node failure,
+    /// fire-and-forget calls and replayed (scripted) requests.
     #[test]
     fn work_in_progress_accounting_drains_to_zero() {
+        use crate::engine::ScriptNode;
         use crate::scenario::{ArrivalSpec, CallMode, CallSpec, RateSpec, StageSpec};
         let mut sc = crate::topologies::load("dime-8node").unwrap();
         // app also fires an audit write at the db for every other request, without waiting
@@ -1003,6 +1004,43 @@ mod tests {
             })
             .unwrap();
         let node = pods[3].node.unwrap();
+        // replayed requests as well: ingress -> app -> (db, waited for; db, fire-and-forget)
+        let op = |svc: ServiceId, name: &str| sim.topology().op_id(svc, name).unwrap();
+        let ingress = sim.service_id("ingress").unwrap();
+        let script = ScriptedRequest {
+            workload: 0,
+            nodes: vec![
+                ScriptNode {
+                    op: op(ingress, "route"),
+                    cpu_ns: 300_000,
+                    sync: true,
+                    stages: vec![vec![1]],
+                },
+                ScriptNode {
+                    op: op(app, "handle"),
+                    cpu_ns: 20_000_000,
+                    sync: true,
+                    stages: vec![vec![2, 3]],
+                },
+                ScriptNode {
+                    op: op(db, "query"),
+                    cpu_ns: 5_000_000,
+                    sync: true,
+                    stages: vec![],
+                },
+                ScriptNode {
+                    op: op(db, "query"),
+                    cpu_ns: 5_000_000,
+                    sync: false,
+                    stages: vec![],
+                },
+            ],
+            source_trace: None,
+        };
+        for k in 0..500u64 {
+            sim.inject_request(10 * SECONDS + k * 40 * crate::time::MILLIS, script.clone())
+                .unwrap();
+        }
         sim.run_until(20 * SECONDS);
         sim.kill_node(node).unwrap();
         sim.run_until(30 * SECONDS);
