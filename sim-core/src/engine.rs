@@ -956,10 +956,7 @@ impl Runtime {
             self.roots.items[inv.root as usize].attempts = attempt;
         }
         if !inv.sync {
-            // fire and forget: no timeout, no pool, no retry
-            inv.state = InvState::Done;
-            self.transmit(topo, i);
-            self.maybe_free_inv(topo, i);
+            self.send_detached(topo, i);
             return;
         }
         let g = self.invs.generation(i);
@@ -987,6 +984,15 @@ impl Runtime {
         }
         inv.state = InvState::InFlight;
         self.transmit(topo, i);
+    }
+
+    /// Sends a fire-and-forget call's one attempt: no timeout, no pool, no retry; the call is
+    /// done as soon as it is sent (freed here if it was lost on the way).
+    #[inline(always)]
+    fn send_detached(&mut self, topo: &Topology, i: u32) {
+        self.invs.items[i as usize].state = InvState::Done;
+        self.transmit(topo, i);
+        self.maybe_free_inv(topo, i);
     }
 
     /// Picks a callee pod and sends the attempt over the network.
@@ -1687,12 +1693,9 @@ impl Runtime {
             job.phase = JobPhase::Calls;
             self.start_attempt(topo, i);
         } else {
-            // fire and forget (as `start_attempt` does for it): one attempt, no timeout, no pool
-            let inv = &mut self.invs.items[i as usize];
-            inv.attempts = 1;
-            inv.state = InvState::Done;
-            self.transmit(topo, i);
-            self.maybe_free_inv(topo, i);
+            // a job is never a client: `start_attempt` would only count the attempt
+            self.invs.items[i as usize].attempts = 1;
+            self.send_detached(topo, i);
         }
         self.jobs.valid(j, g)
     }

@@ -99,19 +99,7 @@ impl LatencyHist {
     /// Records one latency given in nanoseconds (clamped to 1 us .. 1 h).
     #[inline]
     pub fn record_ns(&mut self, ns: u64) {
-        // `record_us_n(us, 1)` for the hot path: a full slot records nothing
-        let us = (ns / 1_000).clamp(1, MAX_US);
-        let s = slot_of(us);
-        let c = &mut self.counts[s];
-        if *c == u32::MAX {
-            return;
-        }
-        *c += 1;
-        let g = s / GROUP;
-        self.groups[g] = self.groups[g].saturating_add(1);
-        self.used |= 1 << g;
-        self.total += 1;
-        self.sum_us = self.sum_us.saturating_add(us);
+        self.record_us_n((ns / 1_000).clamp(1, MAX_US), 1);
     }
 
     /// Records `n` values of `us` microseconds (in 1 us .. 1 h); a full slot saturates.
@@ -120,6 +108,9 @@ impl LatencyHist {
         let s = slot_of(us);
         let c = &mut self.counts[s];
         let added = n.min(u32::MAX - *c);
+        if added == 0 {
+            return;
+        }
         *c += added;
         let g = s / GROUP;
         // saturating: a forged snapshot can fill several slots of one group to u32::MAX

@@ -13,14 +13,11 @@ fn sim(retain_spans: u32) -> Simulation {
 }
 
 fn request(sim: &Simulation, source: Option<&str>) -> ScriptedRequest {
-    let entry_edge = 0usize; // workload 0's edge
-    let entry = sim.topology().edges[entry_edge].to;
-    let op = sim
-        .topology()
-        .ops
-        .iter()
-        .position(|o| o.service == entry)
-        .unwrap() as u32;
+    let topo = sim.topology();
+    let entry = topo.edges[0].to; // workload 0's edge
+    let op = topo
+        .op_id(entry, &topo.service(entry).operations[0].name)
+        .unwrap();
     ScriptedRequest {
         workload: 0,
         nodes: vec![ScriptNode {

@@ -449,13 +449,11 @@ fn otlp_spans_of_replayed_requests_name_their_source_trace() {
     let mut sc = sim_core::topologies::load("simple-micro").unwrap();
     sc.telemetry.trace_sample_rate = 1.0;
     let mut sim = Simulation::new(&sc, 2).unwrap();
-    let entry = sim.topology().edges[0].to;
-    let op = sim
-        .topology()
-        .ops
-        .iter()
-        .position(|o| o.service == entry)
-        .unwrap() as u32;
+    let topo = sim.topology();
+    let entry = topo.edges[0].to; // workload 0's edge
+    let op = topo
+        .op_id(entry, &topo.service(entry).operations[0].name)
+        .unwrap();
     let req = ScriptedRequest {
         workload: 0,
         nodes: vec![ScriptNode {
