@@ -9,6 +9,11 @@
 //! slots (not every slot below the answer), three quantiles take one walk, and resetting or
 //! merging a window touches only the groups it used. The mean is exact (a running sum).
 //!
+//! A window with few values (up to 256) keeps them as a plain list instead and answers
+//! quantiles by sorting it: the `k`-th smallest value lies in the slot where a count walk
+//! stops, so both modes report the same quantiles, compare equal and serialise to the same
+//! bytes; the list only spares the cache (a pod's window is a few hundred bytes, not 13 KiB).
+//!
 //! ```
 //! use sim_core::hist::LatencyHist;
 //! let mut h = LatencyHist::default();
@@ -56,10 +61,25 @@ fn slot_high(slot: usize) -> u64 {
     }
 }
 
+/// Values a window keeps as a plain list before it switches to slot counts.
+///
+/// A scrape window of a pod usually holds tens of values: appending them to a short list
+/// touches one cache line, where counting them touches a 13 KiB slot array per histogram
+/// (hundreds of KiB per simulation, more than the core's cache when many run side by side).
+/// Past this many values the list is counted into slots and recording goes there directly.
+const SMALL: usize = 256;
+
 /// A latency histogram in microseconds, serialisable (as its recorded `(value, count)` pairs).
 #[derive(Clone)]
 pub struct LatencyHist {
-    counts: Box<[u32]>,
+    /// Small mode (`counts_live` false): the values themselves (us, unsorted, at most
+    /// `SMALL`). Empty in counts mode.
+    small: Vec<u32>,
+    /// Counts mode: one count per slot; allocated on the first switch and kept (zeroed)
+    /// across resets.
+    counts: Option<Box<[u32]>>,
+    /// Whether the values live in `counts` (else in `small`).
+    counts_live: bool,
     groups: [u32; GROUPS],
     used: u32,
     total: u64,
@@ -69,7 +89,9 @@ pub struct LatencyHist {
 impl Default for LatencyHist {
     fn default() -> Self {
         LatencyHist {
-            counts: vec![0; SLOTS].into_boxed_slice(),
+            small: Vec::new(),
+            counts: None,
+            counts_live: false,
             groups: [0; GROUPS],
             used: 0,
             total: 0,
@@ -79,8 +101,9 @@ impl Default for LatencyHist {
 }
 
 impl PartialEq for LatencyHist {
+    /// Equal when they hold the same values up to the slot resolution (whichever mode each is in).
     fn eq(&self, other: &Self) -> bool {
-        self.total == other.total && self.sum_us == other.sum_us && self.counts == other.counts
+        self.total == other.total && self.sum_us == other.sum_us && self.pairs() == other.pairs()
     }
 }
 
@@ -99,25 +122,59 @@ impl LatencyHist {
     /// Records one latency given in nanoseconds (clamped to 1 us .. 1 h).
     #[inline]
     pub fn record_ns(&mut self, ns: u64) {
-        self.record_us_n((ns / 1_000).clamp(1, MAX_US), 1);
+        let us = (ns / 1_000).clamp(1, MAX_US);
+        if !self.counts_live && self.small.len() < SMALL {
+            self.small.push(us as u32); // MAX_US < 2^32
+            self.total += 1;
+            self.sum_us = self.sum_us.saturating_add(us);
+        } else {
+            self.record_us_n(us, 1);
+        }
     }
 
-    /// Records `n` values of `us` microseconds (in 1 us .. 1 h); a full slot saturates.
-    #[inline(always)]
+    /// Records `n` values of `us` microseconds (in 1 us .. 1 h) in counts mode (switching to
+    /// it first); a full slot saturates.
     fn record_us_n(&mut self, us: u64, n: u32) {
+        self.switch_to_counts();
+        let added = self.count(us, n);
+        self.total += added as u64;
+        self.sum_us = self.sum_us.saturating_add(us.saturating_mul(added as u64));
+    }
+
+    /// Counts `n` values of `us` into their slot (counts mode); returns how many fitted.
+    #[inline]
+    fn count(&mut self, us: u64, n: u32) -> u32 {
         let s = slot_of(us);
-        let c = &mut self.counts[s];
+        let Some(counts) = self.counts.as_deref_mut() else {
+            return 0; // unreachable: callers switch to counts mode first
+        };
+        let c = &mut counts[s];
         let added = n.min(u32::MAX - *c);
-        if added == 0 {
-            return;
-        }
         *c += added;
         let g = s / GROUP;
         // saturating: a forged snapshot can fill several slots of one group to u32::MAX
         self.groups[g] = self.groups[g].saturating_add(added);
-        self.used |= 1 << g;
-        self.total += added as u64;
-        self.sum_us = self.sum_us.saturating_add(us.saturating_mul(added as u64));
+        if added > 0 {
+            self.used |= 1 << g;
+        }
+        added
+    }
+
+    /// Switches to counts mode: the listed values move into their slots.
+    fn switch_to_counts(&mut self) {
+        if self.counts_live {
+            return;
+        }
+        if self.counts.is_none() {
+            self.counts = Some(vec![0; SLOTS].into_boxed_slice());
+        }
+        self.counts_live = true;
+        let small = std::mem::take(&mut self.small);
+        for &us in &small {
+            self.count(us as u64, 1);
+        }
+        self.small = small;
+        self.small.clear();
     }
 
     /// Number of recorded values.
@@ -149,6 +206,25 @@ impl LatencyHist {
             let rank = ((q * self.total as f64).ceil() as u64).clamp(1, self.total);
             order[k] = (rank, k);
         }
+        let Some(counts) = self.counts.as_deref().filter(|_| self.counts_live) else {
+            // small mode: the rank-th smallest value's slot is the slot a count walk ends in
+            // (selected from the highest rank down: each selection leaves the values below
+            // its rank in front, so the next one only partitions those)
+            let mut buf = [0u32; SMALL];
+            let buf = &mut buf[..self.small.len()];
+            buf.copy_from_slice(&self.small);
+            order.sort_unstable_by(|a, b| b.cmp(a));
+            let mut unsorted = buf.len();
+            for (rank, k) in order {
+                let i = rank as usize - 1; // rank <= len <= SMALL
+                if i < unsorted {
+                    buf[..unsorted].select_nth_unstable(i);
+                    unsorted = i;
+                }
+                out[k] = slot_high(slot_of(buf[i] as u64)) as f64 / 1_000.0;
+            }
+            return out;
+        };
         order.sort_unstable();
         let mut next = 0;
         let mut below = 0u64; // values in the groups/slots already passed
@@ -163,7 +239,7 @@ impl LatencyHist {
             }
             // skip whole chunks of slots by their (vectorised) sums, then walk one chunk
             for c in (g * GROUP..(g + 1) * GROUP).step_by(CHUNK) {
-                let chunk = &self.counts[c..c + CHUNK];
+                let chunk = &counts[c..c + CHUNK];
                 let in_chunk: u64 = chunk.iter().map(|&x| x as u64).sum();
                 if below + in_chunk < order[next].0 {
                     below += in_chunk;
@@ -196,16 +272,35 @@ impl LatencyHist {
         }
     }
 
-    /// Adds another histogram's counts.
+    /// Adds another histogram's values.
     pub fn add(&mut self, other: &LatencyHist) {
+        if !other.counts_live {
+            if !self.counts_live && self.small.len() + other.small.len() <= SMALL {
+                self.small.extend_from_slice(&other.small);
+                self.total += other.total;
+            } else {
+                self.switch_to_counts();
+                for &us in &other.small {
+                    let added = self.count(us as u64, 1) as u64;
+                    self.total += added;
+                }
+            }
+            self.sum_us = self.sum_us.saturating_add(other.sum_us);
+            return;
+        }
+        self.switch_to_counts();
+        let (Some(mine), Some(theirs)) = (self.counts.as_deref_mut(), other.counts.as_deref())
+        else {
+            return; // unreachable: both are in counts mode
+        };
         let mut used = other.used;
         while used != 0 {
             let g = used.trailing_zeros() as usize;
             used &= used - 1;
             let mut added = 0u32;
             for s in g * GROUP..(g + 1) * GROUP {
-                let a = other.counts[s].min(u32::MAX - self.counts[s]);
-                self.counts[s] += a;
+                let a = theirs[s].min(u32::MAX - mine[s]);
+                mine[s] += a;
                 added += a;
             }
             self.groups[g] = self.groups[g].saturating_add(added);
@@ -217,28 +312,44 @@ impl LatencyHist {
 
     /// Forgets every value.
     pub fn reset(&mut self) {
-        let mut used = self.used;
-        while used != 0 {
-            let g = used.trailing_zeros() as usize;
-            used &= used - 1;
-            self.counts[g * GROUP..(g + 1) * GROUP].fill(0);
-            self.groups[g] = 0;
+        self.small.clear();
+        if let Some(counts) = self.counts.as_deref_mut() {
+            let mut used = self.used;
+            while used != 0 {
+                let g = used.trailing_zeros() as usize;
+                used &= used - 1;
+                counts[g * GROUP..(g + 1) * GROUP].fill(0);
+                self.groups[g] = 0;
+            }
         }
         self.used = 0;
+        self.counts_live = false;
         self.total = 0;
         self.sum_us = 0;
     }
 
     /// The recorded `(largest value of the slot in us, count)` pairs, in increasing order.
     fn pairs(&self) -> Vec<(u64, u32)> {
-        let mut out = Vec::new();
+        let mut out: Vec<(u64, u32)> = Vec::new();
+        let Some(counts) = self.counts.as_deref().filter(|_| self.counts_live) else {
+            let mut sorted = self.small.clone();
+            sorted.sort_unstable();
+            for us in sorted {
+                let high = slot_high(slot_of(us as u64));
+                match out.last_mut() {
+                    Some((h, c)) if *h == high => *c += 1,
+                    _ => out.push((high, 1)),
+                }
+            }
+            return out;
+        };
         let mut used = self.used;
         while used != 0 {
             let g = used.trailing_zeros() as usize;
             used &= used - 1;
             for s in g * GROUP..(g + 1) * GROUP {
-                if self.counts[s] > 0 {
-                    out.push((slot_high(s), self.counts[s]));
+                if counts[s] > 0 {
+                    out.push((slot_high(s), counts[s]));
                 }
             }
         }
@@ -267,8 +378,16 @@ impl<'de> Deserialize<'de> for LatencyHist {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let w = Wire::deserialize(d)?;
         let mut h = LatencyHist::default();
+        let listed: u64 = w.pairs.iter().map(|&(_, c)| c as u64).sum();
         for (v, c) in w.pairs {
-            h.record_us_n(v.clamp(1, MAX_US), c);
+            let us = v.clamp(1, MAX_US);
+            if listed <= SMALL as u64 {
+                // small enough to stay a list: the slot's largest value stands for each
+                h.small.extend(std::iter::repeat_n(us as u32, c as usize));
+                h.total += c as u64;
+            } else {
+                h.record_us_n(us, c);
+            }
         }
         h.sum_us = w.sum_us;
         Ok(h)
@@ -328,6 +447,60 @@ mod tests {
             prop_assert_eq!(b, got);
             prop_assert_eq!(a, h.quantile_ms(0.99));
             prop_assert_eq!(c, h.quantile_ms(0.5));
+        }
+
+        /// A histogram that counts from its first value and one that lists values until it
+        /// has more than `SMALL` agree on everything: quantiles, mean, equality, bytes, merges.
+        #[test]
+        fn listed_and_counted_values_agree(
+            a in proptest::collection::vec(1u64..10_000_000_000, 0..600),
+            b in proptest::collection::vec(1u64..10_000_000_000, 0..300),
+            qs in proptest::collection::vec(0.0f64..=1.0, 1..4),
+        ) {
+            let counted = |vals: &[u64]| {
+                let mut h = LatencyHist::default();
+                h.switch_to_counts();
+                for &v in vals { h.record_ns(v); }
+                h
+            };
+            let listed = |vals: &[u64]| {
+                let mut h = LatencyHist::default();
+                for &v in vals { h.record_ns(v); }
+                h
+            };
+            let (la, ca, lb, cb) = (listed(&a), counted(&a), listed(&b), counted(&b));
+            prop_assert_eq!(la.counts_live, a.len() > SMALL);
+            for &q in &qs {
+                prop_assert_eq!(la.quantile_ms(q), ca.quantile_ms(q));
+            }
+            prop_assert_eq!(la.quantiles_ms([0.5, 0.9, 0.99]), ca.quantiles_ms([0.5, 0.9, 0.99]));
+            prop_assert_eq!(la.mean_ms(), ca.mean_ms());
+            prop_assert_eq!(&la, &ca);
+            prop_assert_eq!(postcard::to_allocvec(&la).unwrap(), postcard::to_allocvec(&ca).unwrap());
+            // every merge order of the two modes gives the same histogram
+            let mut merged = Vec::new();
+            for (x, y) in [(&la, &lb), (&la, &cb), (&ca, &lb), (&ca, &cb)] {
+                let mut m = x.clone();
+                m.add(y);
+                merged.push(m);
+            }
+            let all: Vec<u64> = a.iter().chain(&b).copied().collect();
+            let reference = counted(&all);
+            for m in &merged {
+                prop_assert_eq!(m, &reference);
+                prop_assert_eq!(m.quantiles_ms([0.5, 0.99]), reference.quantiles_ms([0.5, 0.99]));
+            }
+            // a restored histogram keeps answering the same after more values
+            let mut back: LatencyHist = postcard::from_bytes(&postcard::to_allocvec(&la).unwrap()).unwrap();
+            let mut again = la.clone();
+            for &v in &b { back.record_ns(v); again.record_ns(v); }
+            prop_assert_eq!(&back, &again);
+            prop_assert_eq!(back.quantiles_ms([0.5, 0.99]), again.quantiles_ms([0.5, 0.99]));
+            // a reset list or counter is empty and lists again
+            let mut r = ca.clone();
+            r.reset();
+            prop_assert!(!r.counts_live && r.is_empty());
+            prop_assert_eq!(r, LatencyHist::default());
         }
 
         /// add = recording both; reset = empty; serde round trip = identity.
