@@ -208,20 +208,13 @@ impl LatencyHist {
         }
         let Some(counts) = self.counts.as_deref().filter(|_| self.counts_live) else {
             // small mode: the rank-th smallest value's slot is the slot a count walk ends in
-            // (selected from the highest rank down: each selection leaves the values below
-            // its rank in front, so the next one only partitions those)
-            let mut buf = [0u32; SMALL];
-            let buf = &mut buf[..self.small.len()];
-            buf.copy_from_slice(&self.small);
-            order.sort_unstable_by(|a, b| b.cmp(a));
-            let mut unsorted = buf.len();
+            let mut sorted = [0u32; SMALL];
+            let sorted = &mut sorted[..self.small.len()];
+            sorted.copy_from_slice(&self.small);
+            sorted.sort_unstable();
             for (rank, k) in order {
-                let i = rank as usize - 1; // rank <= len <= SMALL
-                if i < unsorted {
-                    buf[..unsorted].select_nth_unstable(i);
-                    unsorted = i;
-                }
-                out[k] = slot_high(slot_of(buf[i] as u64)) as f64 / 1_000.0;
+                // 1 <= rank <= len
+                out[k] = slot_high(slot_of(sorted[rank as usize - 1] as u64)) as f64 / 1_000.0;
             }
             return out;
         };
