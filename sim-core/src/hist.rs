@@ -120,10 +120,14 @@ impl std::fmt::Debug for LatencyHist {
 
 impl LatencyHist {
     /// Records one latency given in nanoseconds (clamped to 1 us .. 1 h).
-    #[inline]
+    #[inline(always)]
     pub fn record_ns(&mut self, ns: u64) {
         let us = (ns / 1_000).clamp(1, MAX_US);
-        if !self.counts_live && self.small.len() < SMALL {
+        if self.counts_live {
+            let added = self.count(us, 1);
+            self.total += added as u64;
+            self.sum_us = self.sum_us.saturating_add(us * added as u64);
+        } else if self.small.len() < SMALL {
             self.small.push(us as u32); // MAX_US < 2^32
             self.total += 1;
             self.sum_us = self.sum_us.saturating_add(us);
@@ -134,6 +138,7 @@ impl LatencyHist {
 
     /// Records `n` values of `us` microseconds (in 1 us .. 1 h) in counts mode (switching to
     /// it first); a full slot saturates.
+    #[inline(never)]
     fn record_us_n(&mut self, us: u64, n: u32) {
         self.switch_to_counts();
         let added = self.count(us, n);
@@ -142,7 +147,7 @@ impl LatencyHist {
     }
 
     /// Counts `n` values of `us` into their slot (counts mode); returns how many fitted.
-    #[inline]
+    #[inline(always)]
     fn count(&mut self, us: u64, n: u32) -> u32 {
         let s = slot_of(us);
         let Some(counts) = self.counts.as_deref_mut() else {
@@ -154,9 +159,8 @@ impl LatencyHist {
         let g = s / GROUP;
         // saturating: a forged snapshot can fill several slots of one group to u32::MAX
         self.groups[g] = self.groups[g].saturating_add(added);
-        if added > 0 {
-            self.used |= 1 << g;
-        }
+        // (when nothing fitted, the slot is full and its group's bit already set)
+        self.used |= 1 << g;
         added
     }
 
@@ -303,8 +307,11 @@ impl LatencyHist {
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
     }
 
-    /// Forgets every value.
+    /// Forgets every value. A histogram that had outgrown the list starts the next window
+    /// in counts mode (a busy pod's next window is likely busy too); one that had not starts
+    /// with the list. Either way it answers the same.
     pub fn reset(&mut self) {
+        let stay_counted = self.counts_live && self.total > SMALL as u64;
         self.small.clear();
         if let Some(counts) = self.counts.as_deref_mut() {
             let mut used = self.used;
@@ -316,7 +323,7 @@ impl LatencyHist {
             }
         }
         self.used = 0;
-        self.counts_live = false;
+        self.counts_live = stay_counted;
         self.total = 0;
         self.sum_us = 0;
     }
@@ -489,11 +496,18 @@ mod tests {
             for &v in &b { back.record_ns(v); again.record_ns(v); }
             prop_assert_eq!(&back, &again);
             prop_assert_eq!(back.quantiles_ms([0.5, 0.99]), again.quantiles_ms([0.5, 0.99]));
-            // a reset list or counter is empty and lists again
-            let mut r = ca.clone();
-            r.reset();
-            prop_assert!(!r.counts_live && r.is_empty());
-            prop_assert_eq!(r, LatencyHist::default());
+            // a reset histogram is empty; it keeps counting only after a window too big for
+            // the list, and answers like a fresh one for the next window either way
+            for h in [&la, &ca] {
+                let mut r = h.clone();
+                r.reset();
+                prop_assert_eq!(r.counts_live, h.counts_live && a.len() > SMALL);
+                prop_assert!(r.is_empty());
+                prop_assert_eq!(&r, &LatencyHist::default());
+                for &v in &b { r.record_ns(v); }
+                prop_assert_eq!(&r, &lb);
+                prop_assert_eq!(r.quantiles_ms([0.5, 0.9, 0.99]), lb.quantiles_ms([0.5, 0.9, 0.99]));
+            }
         }
 
         /// add = recording both; reset = empty; serde round trip = identity.
