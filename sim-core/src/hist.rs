@@ -347,9 +347,10 @@ impl LatencyHist {
         while used != 0 {
             let g = used.trailing_zeros() as usize;
             used &= used - 1;
-            for s in g * GROUP..(g + 1) * GROUP {
-                if counts[s] > 0 {
-                    out.push((slot_high(s), counts[s]));
+            let first = g * GROUP;
+            for (k, &c) in counts[first..first + GROUP].iter().enumerate() {
+                if c > 0 {
+                    out.push((slot_high(first + k), c));
                 }
             }
         }
