@@ -17,11 +17,17 @@
 //! `events_in_live_episodes` (engine events of the episodes running at the end) and
 //! `dime_ratio` (steps/s over DIME's ~3,400 whole-loop steps/s on one core of this machine
 //! class, shared/bench/README.md).
+//!
+//! The binary allocates through mimalloc (`blastradius::fast_allocator!`, feature `mimalloc`,
+//! on by default), as a training loop embedding the library should; build with
+//! `--no-default-features` to measure with the system allocator.
 
 use sim_agents::VecEnv;
 use sim_agents::policy::{OraclePolicy, Policy};
 use sim_faults::FaultScenario;
 use std::time::Instant;
+
+blastradius::fast_allocator!();
 
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     match args

@@ -16,6 +16,8 @@ use sim_agents::{Action, ActionKind, Env, EnvOptions, EpisodeReport, run_episode
 use sim_faults::{Episode, FaultScenario};
 use std::time::Instant;
 
+blastradius::fast_allocator!();
+
 fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
     match args
         .iter()
