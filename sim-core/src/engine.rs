@@ -1693,7 +1693,10 @@ impl Runtime {
             job.phase = JobPhase::Calls;
             self.start_attempt(topo, i);
         } else {
-            // a job is never a client: `start_attempt` would only count the attempt
+            // what `start_attempt` does for a fire-and-forget call, minus its client
+            // bookkeeping (a job is never a client) and its call: every hop of an async chain
+            // comes through here (2.4% of the tandem's instructions; inlining `start_attempt`
+            // instead was 3% slower)
             self.invs.items[i as usize].attempts = 1;
             self.send_detached(topo, i);
         }

@@ -34,16 +34,21 @@ fn service(name: &str, replicas: u32, workers: u32, cpu: DurationDist) -> Servic
     s
 }
 
-fn sync_call(to: &str) -> StageSpec {
+/// A stage with one call to `to`.
+fn call_stage(to: &str, mode: CallMode, optional: bool) -> StageSpec {
     StageSpec {
         calls: vec![CallSpec {
             service: to.into(),
             operation: None,
             probability: 1.0,
-            mode: CallMode::Sync,
-            optional: false,
+            mode,
+            optional,
         }],
     }
+}
+
+fn sync_call(to: &str) -> StageSpec {
+    call_stage(to, CallMode::Sync, false)
 }
 
 fn edge(from: &str, to: &str) -> EdgeSpec {
@@ -932,15 +937,7 @@ fn least_outstanding_balancing_counts_async_calls_only_while_in_flight() {
         64,
         DurationDist::constant(SimDuration::from_nanos(100_000)),
     );
-    front.operations[0].stages = vec![StageSpec {
-        calls: vec![CallSpec {
-            service: "worker".into(),
-            operation: None,
-            probability: 1.0,
-            mode: CallMode::Async,
-            optional: false,
-        }],
-    }];
+    front.operations[0].stages = vec![call_stage("worker", CallMode::Async, false)];
     let worker = service(
         "worker",
         2,
@@ -1172,15 +1169,7 @@ fn failed_calls_propagate_unless_optional_or_async() {
             8,
             DurationDist::constant(SimDuration::from_millis(1)),
         );
-        s.operations[0].stages = vec![StageSpec {
-            calls: vec![CallSpec {
-                service: "down".into(),
-                operation: None,
-                probability: 1.0,
-                mode,
-                optional,
-            }],
-        }];
+        s.operations[0].stages = vec![call_stage("down", mode, optional)];
         s
     };
     sc.services = vec![
