@@ -1116,29 +1116,27 @@ impl Runtime {
                     || self.nodes[self.pods[p as usize].node as usize].weight != 100
             })
         {
-            // smooth weighted round robin (nginx), deterministic
+            // smooth weighted round robin (nginx), deterministic: every pod's current weight
+            // grows by its effective weight, the largest is picked and pays the total (one
+            // pass; weights are never negative, so when all are zero nothing changes)
+            let (pods, nodes) = (&mut self.pods, &self.nodes);
             let mut total: i64 = 0;
             let mut best = NONE;
             let mut best_w = i64::MIN;
             for &p in ready {
-                let pod = &self.pods[p as usize];
-                let w = (pod.weight as i64) * (self.nodes[pod.node as usize].weight as i64) / 100;
+                let pod = &mut pods[p as usize];
+                let w = (pod.weight as i64) * (nodes[pod.node as usize].weight as i64) / 100;
                 total += w;
-                let cur = pod.wrr + w;
-                if w > 0 && cur > best_w {
-                    best_w = cur;
+                pod.wrr += w;
+                if w > 0 && pod.wrr > best_w {
+                    best_w = pod.wrr;
                     best = p;
                 }
             }
             if best == NONE {
                 return None; // everything weighted to zero: traffic is dropped at the balancer
             }
-            for &p in ready.clone().iter() {
-                let pod = &mut self.pods[p as usize];
-                let w = (pod.weight as i64) * (self.nodes[pod.node as usize].weight as i64) / 100;
-                pod.wrr += w;
-            }
-            self.pods[best as usize].wrr -= total;
+            pods[best as usize].wrr -= total;
             return Some(best);
         }
         match topo.edges[edge].spec.load_balancing {

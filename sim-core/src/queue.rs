@@ -110,16 +110,14 @@ impl<T: Copy> EventQueue<T> {
         self.nonempty[b / 64] |= 1 << (b % 64);
     }
 
-    /// The time of the next event, without removing it.
+    /// The time of the next event, without removing it (and without moving the queue's
+    /// floor: an event pushed afterwards at an earlier time still comes first).
     #[inline]
-    pub fn peek_time(&mut self) -> Option<u64> {
-        if self.len == 0 {
-            return None;
+    pub fn peek_time(&self) -> Option<u64> {
+        if self.head < self.now.len() {
+            return Some(self.last);
         }
-        if self.now.is_empty() {
-            self.refill();
-        }
-        Some(self.last)
+        self.lowest_bucket().map(|i| self.mins[i])
     }
 
     /// Removes and returns the earliest event (FIFO among equal times).
@@ -129,7 +127,7 @@ impl<T: Copy> EventQueue<T> {
             return None;
         }
         if self.now.is_empty() {
-            self.refill();
+            self.refill(u64::MAX);
         }
         let x = self.take_now()?;
         self.len -= 1;
@@ -137,16 +135,19 @@ impl<T: Copy> EventQueue<T> {
     }
 
     /// Removes and returns the earliest event if its time is before `until` (one check of
-    /// the queue instead of a peek and a pop).
+    /// the queue instead of a peek and a pop). When it is not, the queue is left as it was:
+    /// its floor stays at the last popped time, so events pushed afterwards at times from
+    /// `until` on keep their own times, even before the next pending one.
     #[inline]
     pub fn pop_before(&mut self, until: u64) -> Option<(u64, T)> {
-        if self.len == 0 {
+        if self.len == 0 || until == 0 {
             return None;
         }
         if self.now.is_empty() {
-            self.refill();
-        }
-        if self.last >= until {
+            if !self.refill(until - 1) {
+                return None;
+            }
+        } else if self.last >= until {
             return None;
         }
         let x = self.take_now()?;
@@ -165,15 +166,28 @@ impl<T: Copy> EventQueue<T> {
         Some(x)
     }
 
+    /// The lowest non-empty bucket: it holds the earliest pending times (every time in a
+    /// bucket is below every time in a higher one).
+    #[inline(always)]
+    fn lowest_bucket(&self) -> Option<usize> {
+        let w = self.nonempty.iter().position(|&m| m != 0)?;
+        Some(w * 64 + self.nonempty[w].trailing_zeros() as usize)
+    }
+
+    /// Moves the earliest pending events to the now list if their time is at most `limit`
+    /// (the floor moves to that time); returns false, changing nothing, otherwise.
     // out of line but not cold: in continuous time nearly every pop refills
     #[inline(never)]
-    fn refill(&mut self) {
-        let Some(w) = self.nonempty.iter().position(|&m| m != 0) else {
-            return;
+    fn refill(&mut self, limit: u64) -> bool {
+        let Some(i) = self.lowest_bucket() else {
+            return false;
         };
-        let i = w * 64 + self.nonempty[w].trailing_zeros() as usize;
-        self.nonempty[w] &= !(1 << (i % 64));
-        let min = std::mem::replace(&mut self.mins[i], u64::MAX);
+        let min = self.mins[i];
+        if min > limit {
+            return false;
+        }
+        self.nonempty[i / 64] &= !(1 << (i % 64));
+        self.mins[i] = u64::MAX;
         self.last = min;
         // every destination bucket is below `i`: drain in place
         let (lower, rest) = self.buckets.split_at_mut(i);
@@ -183,7 +197,7 @@ impl<T: Copy> EventQueue<T> {
             if let Some((_, x)) = src.pop() {
                 self.now.push(x);
             }
-            return;
+            return true;
         }
         for (t, x) in src.drain(..) {
             if t == min {
@@ -195,6 +209,7 @@ impl<T: Copy> EventQueue<T> {
                 self.nonempty[b / 64] |= 1 << (b % 64);
             }
         }
+        true
     }
 
     /// Removes every pending event (the floor stays).
@@ -326,6 +341,64 @@ mod tests {
             }
             prop_assert!(q.is_empty());
         }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// `pop_before` with any bound, pushes at any time from the last popped one on: a
+        /// refused `pop_before` leaves the queue as it was (events pushed after it between
+        /// the bound and the next pending time still come first, at their own times).
+        #[test]
+        fn pop_before_leaves_the_floor(ops in proptest::collection::vec((0u64..40, 0u64..3000, 0u8..3), 1..400)) {
+            let mut q = EventQueue::new();
+            let mut reference: Vec<(u64, usize)> = Vec::new();
+            let mut now = 0u64;
+            for (i, (dt, bound, op)) in ops.into_iter().enumerate() {
+                reference.sort_by_key(|e| e.0);
+                match op {
+                    0 => {
+                        let until = now + bound;
+                        let want = match reference.first() {
+                            Some(&(t, _)) if t < until => Some(reference.remove(0)),
+                            _ => None,
+                        };
+                        prop_assert_eq!(q.pop_before(until), want);
+                        prop_assert_eq!(q.peek_time(), reference.first().map(|e| e.0));
+                        if let Some((t, _)) = want { now = t; }
+                    }
+                    1 => {
+                        let want = if reference.is_empty() { None } else { Some(reference.remove(0)) };
+                        prop_assert_eq!(q.pop(), want);
+                        if let Some((t, _)) = want { now = t; }
+                    }
+                    _ => {
+                        let t = now + dt * dt;
+                        q.push(t, i);
+                        reference.push((t, i));
+                    }
+                }
+                prop_assert_eq!(q.len(), reference.len());
+            }
+        }
+    }
+
+    /// The case that `pop_before_leaves_the_floor` generalises: a refused `pop_before(50)`
+    /// must not move the floor to the pending event at 100.
+    #[test]
+    fn an_event_pushed_after_a_refused_pop_before_keeps_its_time() {
+        let mut q = EventQueue::new();
+        q.push(100, 'a');
+        assert_eq!(q.pop_before(50), None);
+        assert_eq!(q.peek_time(), Some(100));
+        q.push(60, 'b');
+        assert_eq!(q.peek_time(), Some(60));
+        assert_eq!(q.pop_before(60), None);
+        assert_eq!(q.pop_before(61), Some((60, 'b')));
+        assert_eq!(q.pop(), Some((100, 'a')));
+        assert_eq!(q.pop_before(u64::MAX), None);
+        q.push(u64::MAX, 'c');
+        assert_eq!(q.pop_before(u64::MAX), None);
+        assert_eq!(q.pop(), Some((u64::MAX, 'c')));
     }
 
     #[test]

@@ -79,3 +79,30 @@ fn sources_are_bounded_like_spans() {
         .collect();
     assert_eq!(sources, ["src3", "src4"]);
 }
+
+/// Running the clock to a time between events holds back nothing scheduled afterwards: a
+/// request injected 1 ms after `run_until(t)` arrives 1 ms after `t`, although the next
+/// pending event is seconds later (the event queue used to move its floor to that event
+/// while answering "nothing before t", and clamped the injected request to it).
+#[test]
+fn a_request_injected_between_pending_events_arrives_on_time() {
+    use sim_core::scenario::{ArrivalSpec, RateSpec};
+    use sim_core::time::MILLIS;
+    let mut sc = sim_core::topologies::load("simple-micro").unwrap();
+    sc.workload.truncate(1);
+    // one open arrival every ~3 hours: the injected requests are all the traffic
+    sc.workload[0].arrivals = ArrivalSpec::Open {
+        rate: RateSpec::Constant { rps: 1e-4 },
+    };
+    let mut s = Simulation::new(&sc, 5).unwrap();
+    s.record_requests(true);
+    let r = request(&s, None);
+    s.inject_request(5 * SECONDS, r.clone()).unwrap();
+    let t = 1_500 * MILLIS; // between scrapes, seconds before the pending request
+    s.run_until(t);
+    s.inject_request(t + MILLIS, r).unwrap();
+    s.run_until(10 * SECONDS);
+    let mut arrivals: Vec<u64> = s.telemetry().requests.iter().map(|q| q.arrival).collect();
+    arrivals.sort_unstable();
+    assert_eq!(arrivals, [t + MILLIS, 5 * SECONDS]);
+}
