@@ -2165,6 +2165,22 @@ impl Runtime {
         pod.terminating = true;
         let s = pod.service as usize;
         self.svcs[s].pods.retain(|&x| x != p);
+        // calls still under way from or to this pod must not touch the pod that takes its
+        // slot next: their caller pod (and its pools, below) is gone, so they release no
+        // connection and log nowhere; their callee no longer counts them as outstanding
+        for i in 0..self.invs.items.len() as u32 {
+            if !self.invs.is_live(i) {
+                continue;
+            }
+            let inv = &mut self.invs.items[i as usize];
+            if inv.caller_pod == p {
+                inv.caller_pod = NONE;
+                inv.conn_held = false;
+            }
+            if inv.target == p {
+                inv.target = NONE;
+            }
+        }
         // pools of this caller pod are gone
         let keys: Vec<(u32, u32)> = self.pools.keys().filter(|k| k.1 == p).copied().collect();
         for k in keys {
@@ -2205,9 +2221,14 @@ impl Runtime {
         }
     }
 
-    /// Restarts a pod's container (an operator action, not a crash: no back-off).
+    /// Restarts a pod's container (an operator action, not a crash: no back-off). A pod that
+    /// is gone, or lost with its node (its kubelet is unreachable; it waits for eviction),
+    /// is left as it is.
     pub(crate) fn restart_container(&mut self, topo: &Topology, p: u32) {
-        if self.pods[p as usize].phase == Phase::Terminated {
+        if matches!(
+            self.pods[p as usize].phase,
+            Phase::Terminated | Phase::NodeLost
+        ) {
             return;
         }
         self.unready(p);
@@ -2544,7 +2565,8 @@ impl Runtime {
                 let spec = &topo.scenario.nodes[n];
                 let cap = window_ns as f64 * nd.cpu as f64 / 1000.0;
                 // node stress includes the stress inside its pods (as the pods' limits let it through)
-                let stress = (nd.stress_cpu + nd.pod_stress) as f64 / 1000.0 * window_ns as f64;
+                let stress =
+                    (nd.stress_cpu as f64 + nd.pod_stress as f64) / 1000.0 * window_ns as f64;
                 NodeMetrics {
                     node: n as u32,
                     name: spec.name.clone(),

@@ -80,7 +80,9 @@ pub struct LatencyHist {
     counts: Option<Box<[u32]>>,
     /// Whether the values live in `counts` (else in `small`).
     counts_live: bool,
-    groups: [u32; GROUPS],
+    /// Counts mode: the values in each group of slots (64-bit: a group of saturated slots
+    /// still sums exactly).
+    groups: [u64; GROUPS],
     used: u32,
     total: u64,
     sum_us: u64,
@@ -157,8 +159,7 @@ impl LatencyHist {
         let added = n.min(u32::MAX - *c);
         *c += added;
         let g = s / GROUP;
-        // saturating: a forged snapshot can fill several slots of one group to u32::MAX
-        self.groups[g] = self.groups[g].saturating_add(added);
+        self.groups[g] += added as u64;
         // (when nothing fitted, the slot is full and its group's bit already set)
         self.used |= 1 << g;
         added
@@ -229,7 +230,7 @@ impl LatencyHist {
         while used != 0 && next < N {
             let g = used.trailing_zeros() as usize;
             used &= used - 1;
-            let in_group = self.groups[g] as u64;
+            let in_group = self.groups[g];
             if below + in_group < order[next].0 {
                 below += in_group;
                 continue;
@@ -294,14 +295,15 @@ impl LatencyHist {
         while used != 0 {
             let g = used.trailing_zeros() as usize;
             used &= used - 1;
-            let mut added = 0u32;
+            // 64-bit sum: several slots of one group may each hold up to u32::MAX
+            let mut added = 0u64;
             for s in g * GROUP..(g + 1) * GROUP {
                 let a = theirs[s].min(u32::MAX - mine[s]);
                 mine[s] += a;
-                added += a;
+                added += a as u64;
             }
-            self.groups[g] = self.groups[g].saturating_add(added);
-            self.total += added as u64;
+            self.groups[g] += added;
+            self.total += added;
         }
         self.used |= other.used;
         self.sum_us = self.sum_us.saturating_add(other.sum_us);
@@ -414,6 +416,13 @@ mod tests {
         let mut m = h.clone();
         m.add(&h);
         assert_eq!(m.len(), h.len());
+        // merged into an empty histogram (a scrape merging a restored pod window into its
+        // service's): the group's sum exceeds u32 and stays exact
+        let mut e = LatencyHist::default();
+        e.add(&h);
+        assert_eq!(e.len(), h.len());
+        assert_eq!(e.quantiles_ms([0.5]), [p50]);
+        assert_eq!(e, h);
     }
 
     #[test]

@@ -399,9 +399,21 @@ impl Simulation {
         Ok(())
     }
 
-    /// Restarts a pod's container: its requests fail, it boots again (no back-off).
+    /// Restarts a pod's container: its requests fail, it boots again (no back-off). A pod
+    /// lost with its node cannot be restarted (its kubelet is unreachable): that is an
+    /// error, and the pod is still evicted and replaced after the eviction timeout.
     pub fn restart_pod(&mut self, pod: PodId) -> Result<(), ControlError> {
         self.check_pod(pod)?;
+        if self.rt().pods[pod as usize].phase == Phase::NodeLost {
+            return Err(ControlError::InvalidValue {
+                what: "pod",
+                why: format!(
+                    "{} is on a node that is down: it cannot restart, and is evicted after the \
+                     eviction timeout (restart or restore the node instead)",
+                    self.rt().pods[pod as usize].name
+                ),
+            });
+        }
         self.with_rt(|rt, topo| rt.restart_container(topo, pod));
         Ok(())
     }

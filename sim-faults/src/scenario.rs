@@ -702,6 +702,17 @@ impl FaultScenario {
                 "must be positive",
             ));
         }
+        // an agent observes the scrapes of its interval: a shorter interval would see none
+        if self.agent.decision_interval < self.base.scrape_interval {
+            return Err(FaultError::invalid(
+                origin,
+                "agent.decision_interval",
+                format!(
+                    "{} is shorter than the scrape interval ({}): some steps would observe no scrape",
+                    self.agent.decision_interval, self.base.scrape_interval
+                ),
+            ));
+        }
         if self.remediation.windows == 0 || self.remediation.windows > 100_000 {
             return Err(FaultError::invalid(
                 origin,

@@ -367,6 +367,12 @@ fn bad_scenarios_are_errors_naming_the_field() {
     ))
     .unwrap_err();
     assert!(e.to_string().contains("loss"), "{e}");
+    // an agent that decides more often than metrics are scraped would observe empty windows
+    let e =
+        FaultScenario::from_toml_str(&format!("{BASE}\n[agent]\ndecision_interval = \"500ms\""))
+            .unwrap_err();
+    assert!(e.to_string().contains("agent.decision_interval"), "{e}");
+    assert!(e.to_string().contains("scrape interval"), "{e}");
     assert!(FaultScenario::load("definitely-not-a-scenario").is_err());
     assert!(FaultScenario::from_toml_str("base = 3").is_err());
 }
