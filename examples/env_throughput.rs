@@ -9,7 +9,8 @@
 //! per scenario per thread, so every thread count runs the same mix of the 15 scenarios;
 //! environment i runs scenario i mod 15; pass it to compare thread counts on the very same
 //! environments, e.g. `--envs 30 --threads 1` against `--envs 30 --threads 2`), `--seed K`,
-//! `--decision-interval SECS` (default: each scenario's own, 10 s; a shorter interval scales
+//! `--decision-interval SECS` (default: each scenario's own, 10 s; at least the scrape interval,
+//! 1 s; a shorter interval scales
 //! `max_steps` up so episodes cover the same simulated time: with `--decision-interval 1` a
 //! step carries ~100-300 requests, DIME's request volume per step).
 //! The last line is one JSON object with `steps`, `episodes`, `wall_s`,
@@ -67,7 +68,13 @@ fn main() {
             }
             s
         })
-        .filter(|s| sim_faults::Episode::new(s, 0).is_ok())
+        .filter(|s| match sim_faults::Episode::new(s, 0) {
+            Ok(_) => true,
+            Err(e) => {
+                eprintln!("skipping {}: {e}", s.name);
+                false
+            }
+        })
         .collect();
     if scenarios.is_empty() {
         eprintln!("no DIME-like scenario builds");

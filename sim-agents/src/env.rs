@@ -119,9 +119,19 @@ struct AgentState {
     t_last: u64,
     arrivals_last: u64,
     steps_ok: u32,
+    /// The window of the latest observation: its start (`t_last`, `arrivals_last` and
+    /// `steps_ok` as they were before that step), so that `Env::observation` rebuilds it.
+    obs_from: WindowStart,
     prev: RewardState,
-    prev_availability: f64,
     baseline_rps: Vec<f64>,
+}
+
+/// The start of an observation window (see `AgentState::obs_from`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+struct WindowStart {
+    time: u64,
+    arrivals: u64,
+    steps_ok: u32,
 }
 
 impl AgentState {
@@ -143,8 +153,8 @@ impl AgentState {
             t_last: 0,
             arrivals_last: 0,
             steps_ok: 0,
+            obs_from: WindowStart::default(),
             prev: RewardState::healthy(),
-            prev_availability: 1.0,
             baseline_rps: vec![],
         }
     }
@@ -260,16 +270,27 @@ impl Env {
         let t = self.decision_interval().min(self.ep.sim().end());
         self.ep.run_until(t);
         self.roll_dropout(&[]);
-        let (obs, rs) = self.observe(vec![]);
+        let from = self.window_start();
+        self.st.obs_from = from;
+        let (obs, rs) = self.observe(vec![], from);
         self.st.baseline_rps = obs.services.iter().map(|s| s.rps).collect();
         self.st.prev = rs;
-        self.st.prev_availability = rs.availability;
         self.st.t_last = self.ep.now();
         self.st.arrivals_last = self.ep.sim().counters().arrivals;
         obs
     }
 
-    fn observe(&self, action_errors: Vec<String>) -> (Observation, RewardState) {
+    /// Where an observation made now would start its window: the end of the last one.
+    fn window_start(&self) -> WindowStart {
+        WindowStart {
+            time: self.st.t_last,
+            arrivals: self.st.arrivals_last,
+            steps_ok: self.st.steps_ok,
+        }
+    }
+
+    /// The observation of the window from `from` to now.
+    fn observe(&self, action_errors: Vec<String>, from: WindowStart) -> (Observation, RewardState) {
         observe(
             self.ep.sim(),
             &self.statics,
@@ -282,9 +303,9 @@ impl Env {
                 dropped: &self.st.dropped,
                 action_errors,
                 cooldowns: self.st.cooldowns.clone(),
-                steps_ok: self.st.steps_ok,
-                arrivals: self.st.arrivals_last,
-                t0: self.st.t_last,
+                steps_ok: from.steps_ok,
+                arrivals: from.arrivals,
+                t0: from.time,
                 baseline_rps: &self.st.baseline_rps,
             },
         )
@@ -306,9 +327,10 @@ impl Env {
         }
     }
 
-    /// The current observation, rebuilt (no time passes; no query answers).
+    /// The latest observation (of `reset` or `step`), rebuilt: the same window and values,
+    /// without its query answers and action errors; no time passes.
     pub fn observation(&self) -> Observation {
-        let mut o = self.observe(vec![]).0;
+        let mut o = self.observe(vec![], self.st.obs_from).0;
         o.step = self.st.step;
         o
     }
@@ -330,7 +352,8 @@ impl Env {
     pub fn step(&mut self, action: Action) -> Step {
         let interval = self.decision_interval();
         if self.is_over() {
-            let (mut obs, _) = self.observe(vec!["EpisodeOver: call reset".into()]);
+            let (mut obs, _) =
+                self.observe(vec!["EpisodeOver: call reset".into()], self.st.obs_from);
             obs.step = self.st.step;
             let terminated = self.ep.is_done();
             return Step {
@@ -370,11 +393,10 @@ impl Env {
             self.st.restarts.pop_front();
         }
         let recent_restarts: u32 = self.st.restarts.iter().sum();
-        // error budget: regeneration, a held throttle, errors users saw
+        // error budget: regeneration and the throttle held over the interval (the errors
+        // users see in it are charged once it has run)
         let shed = 1.0 - self.st.throttle;
-        self.st.error_budget =
-            (self.st.error_budget + 2.0 - 2.0 * shed - 10.0 * (1.0 - self.st.prev_availability))
-                .clamp(0.0, 100.0);
+        self.st.error_budget = (self.st.error_budget + 2.0 - 2.0 * shed).clamp(0.0, 100.0);
         // keep the ingress limit in line with the nominal rate
         self.apply_throttle_limit();
         let end = self.ep.sim().end();
@@ -387,7 +409,14 @@ impl Env {
             *v > 0
         });
         self.roll_dropout(&queried_nodes);
-        let (mut obs, rs) = self.observe(errors);
+        let from = self.window_start();
+        self.st.obs_from = from;
+        let (mut obs, mut rs) = self.observe(errors, from);
+        // the errors users saw in this interval, in this step's observation and reward
+        self.st.error_budget =
+            (self.st.error_budget - 10.0 * (1.0 - rs.availability)).clamp(0.0, 100.0);
+        obs.error_budget = crate::observe::round2(self.st.error_budget);
+        rs.error_budget = self.st.error_budget;
         if obs.alerts.is_empty() {
             self.st.steps_ok += 1;
         }
@@ -404,7 +433,6 @@ impl Env {
         };
         let reward = env_reward(&self.st.prev, &cost, &rs);
         self.st.prev = rs;
-        self.st.prev_availability = rs.availability;
         self.st.t_last = self.ep.now();
         self.st.arrivals_last = self.ep.sim().counters().arrivals;
         let terminated = self.ep.is_done();
@@ -450,22 +478,29 @@ impl Env {
 
     // ------------------------------------------------------------------ targets
 
+    /// A node named `name` (case-insensitive); else, for a bare number, the node at that
+    /// index (0-based, as in DIME's prompts); else, for a token ending in a node number
+    /// (`node1`, `node_1`, `frontend-node-1`: DIME's P3 rule), the node named `node-<N>`
+    /// (or `node_<N>`, `node<N>`) when there is one, so every spelling of a name agrees with
+    /// the name, and the node at index N otherwise.
     fn node_ref(&self, name: &str) -> Option<u32> {
-        if let Some(i) = self
-            .statics
-            .node_names
-            .iter()
-            .position(|n| n.eq_ignore_ascii_case(name))
-        {
+        let names = &self.statics.node_names;
+        if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
             return Some(i as u32);
         }
         let l = name.to_ascii_lowercase();
         let idx = if l.bytes().all(|b| b.is_ascii_digit()) && !l.is_empty() && l.len() < 7 {
             l.parse().ok()
         } else {
-            grammar::last_node_index(&l)
+            let n = grammar::last_node_index(&l)?;
+            let named = names
+                .iter()
+                .position(|nm| grammar::node_number(&nm.to_ascii_lowercase()) == Some(n));
+            return named
+                .map(|i| i as u32)
+                .or_else(|| Some(n).filter(|&i| (i as usize) < names.len()));
         };
-        idx.filter(|&i| (i as usize) < self.statics.node_names.len())
+        idx.filter(|&i| (i as usize) < names.len())
     }
 
     fn pod_ref(&self, name: &str) -> Option<(u32, String)> {
@@ -498,15 +533,18 @@ impl Env {
                 self.pod_ref(target).is_some() || self.node_ref(target).is_some()
             }
             Action::RestartNode { target } => self.node_ref(target).is_some(),
-            Action::RestartDeployment { target } | Action::Rollback { target } => {
+            Action::RestartDeployment { target } => {
                 self.service_ref(target).is_some() || self.node_ref(target).is_some()
             }
+            // a rollback applies to a deployment only
+            Action::Rollback { target } => self.service_ref(target).is_some(),
             Action::Scale { target, .. } => target
                 .as_ref()
                 .is_none_or(|t| self.service_ref(t).is_some()),
+            // traffic moves between two nodes or between two pods, as `apply` does it
             Action::Reroute { from, to, .. } => {
-                let r = |t: &str| self.node_ref(t).is_some() || self.pod_ref(t).is_some();
-                r(from) && r(to)
+                (self.node_ref(from).is_some() && self.node_ref(to).is_some())
+                    || (self.pod_ref(from).is_some() && self.pod_ref(to).is_some())
             }
             Action::Query { target, .. } => self.any_ref(target).is_some(),
         }
@@ -790,7 +828,7 @@ impl Env {
     /// Serialises the whole environment (episode snapshot + agent state + options).
     pub fn snapshot(&self) -> Vec<u8> {
         let snap = Snap {
-            version: 1,
+            version: SNAPSHOT_VERSION,
             episode: self.ep.snapshot(),
             state: self.st.clone(),
             options: self.options.clone(),
@@ -802,9 +840,9 @@ impl Env {
     pub fn restore(bytes: &[u8]) -> Result<Env, AgentError> {
         let snap: Snap =
             postcard::from_bytes(bytes).map_err(|e| AgentError::Snapshot(e.to_string()))?;
-        if snap.version != 1 {
+        if snap.version != SNAPSHOT_VERSION {
             return Err(AgentError::Snapshot(format!(
-                "unknown version {}",
+                "snapshot format version {} (this build reads version {SNAPSHOT_VERSION})",
                 snap.version
             )));
         }
@@ -837,6 +875,10 @@ impl Env {
         self.st.error_budget
     }
 }
+
+/// Format version of [`Env::snapshot`] bytes (2: the agent state records where the latest
+/// observation's window began, and no longer the previous interval's availability).
+const SNAPSHOT_VERSION: u32 = 2;
 
 #[derive(Serialize, Deserialize)]
 struct Snap {

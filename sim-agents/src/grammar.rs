@@ -417,9 +417,12 @@ fn target_ok(t: &str) -> Result<(), ParseError> {
 /// Cleans a target token: a `pod/`, `node/`, `deployment/` or `deploy/` prefix and trailing
 /// punctuation are removed.
 fn target(tok: &str) -> Result<String, ParseError> {
-    let mut t = tok
-        .trim()
-        .trim_matches(|c| c == '"' || c == '\'' || c == '`');
+    let mut t = tok.trim().trim_matches(|c| {
+        matches!(
+            c,
+            '"' | '\'' | '`' | '\u{201c}' | '\u{201d}' | '\u{2018}' | '\u{2019}'
+        )
+    });
     t = t.trim_end_matches(['.', ',', ')', ':', '!']);
     for p in [
         "pods/",
@@ -433,7 +436,8 @@ fn target(tok: &str) -> Result<String, ParseError> {
         "svc/",
         "service/",
     ] {
-        if t.len() > p.len() && t[..p.len()].eq_ignore_ascii_case(p) {
+        // `get`: the prefix length may fall inside a multi-byte character of the token
+        if t.len() > p.len() && t.get(..p.len()).is_some_and(|h| h.eq_ignore_ascii_case(p)) {
             t = &t[p.len()..];
             break;
         }
@@ -756,6 +760,19 @@ pub fn last_node_index(lower: &str) -> Option<u32> {
         i = i + k + 4;
     }
     found
+}
+
+/// N when a lower-case name is exactly `node<N>`, `node-<N>` or `node_<N>`.
+pub fn node_number(lower: &str) -> Option<u32> {
+    let rest = lower.strip_prefix("node")?;
+    let digits = rest
+        .strip_prefix('-')
+        .or_else(|| rest.strip_prefix('_'))
+        .unwrap_or(rest);
+    if digits.is_empty() || digits.len() > 6 || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse().ok()
 }
 
 fn aws(cmd: &str) -> Result<Action, ParseError> {

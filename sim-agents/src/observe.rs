@@ -449,7 +449,7 @@ pub(crate) fn observe(
     (obs, rs)
 }
 
-fn round2(x: f64) -> f64 {
+pub(crate) fn round2(x: f64) -> f64 {
     (x * 100.0).round() / 100.0
 }
 

@@ -29,7 +29,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// N environments stepped in parallel.
 pub struct VecEnv {
     envs: Vec<Env>,
+    /// Each environment's current episode number (its seed's `k`).
     episodes: Vec<u64>,
+    /// True once `reset` ran: a later `reset` starts every environment's next episode.
+    started: bool,
     /// Wall-clock nanoseconds of each environment's last step (used only to hand out the
     /// costliest environments first; results never depend on it).
     last_cost_ns: Vec<u64>,
@@ -94,6 +97,7 @@ impl VecEnv {
         Ok(VecEnv {
             envs,
             episodes: vec![0; n],
+            started: false,
             last_cost_ns: vec![0; n],
             base_seed,
             pool,
@@ -122,8 +126,15 @@ impl VecEnv {
         episode_seed(self.base_seed, i, k)
     }
 
-    /// Resets every environment (each starts its next episode).
+    /// Resets every environment: the first call starts each one's episode 0, a later one
+    /// abandons the running episodes and starts each one's next (never replays a seed).
     pub fn reset(&mut self) -> Vec<Observation> {
+        if self.started {
+            for k in &mut self.episodes {
+                *k += 1;
+            }
+        }
+        self.started = true;
         let seeds: Vec<u64> = (0..self.envs.len())
             .map(|i| self.episode_seed(i, self.episodes[i]))
             .collect();

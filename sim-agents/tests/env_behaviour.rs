@@ -95,6 +95,29 @@ fn fork_and_snapshot_continue_identically() {
     let _ = Env::restore(&bad); // an error or a valid env, never a panic
 }
 
+/// `observation()` rebuilds the latest observation (reset's, then each step's, restored
+/// copies included) without its query answers and action errors. It once observed an empty
+/// window (every rate and latency zero), and GRPO's triage oracle read that.
+#[test]
+fn observation_rebuilds_the_latest_one() {
+    let strip = |mut o: sim_agents::Observation| {
+        o.query_results.clear();
+        o.action_errors.clear();
+        o
+    };
+    let mut e = Env::new(common::small());
+    let first = e.reset(4);
+    assert_eq!(e.observation(), strip(first));
+    for a in script() {
+        let s = e.step(a);
+        let o = e.observation();
+        assert_eq!(o, strip(s.observation.clone()));
+        assert!(o.services.iter().any(|s| s.rps > 0.0), "{o:?}");
+        let r = Env::restore(&e.snapshot()).unwrap();
+        assert_eq!(r.observation(), o);
+    }
+}
+
 #[test]
 fn errors_are_observations() {
     let mut e = Env::new(common::small());
@@ -236,6 +259,147 @@ fn vec_env_is_thread_count_invariant_and_auto_resets() {
         a.1 >= 3,
         "each env ended an episode (12 steps) and auto-reset"
     );
+}
+
+/// `reset` starts episode 0 of every environment, a second `reset` episode 1 (it once
+/// replayed the running episode's seed), and auto-resets go on from there.
+#[test]
+fn vec_env_reset_starts_the_next_episode() {
+    let sc = common::small();
+    let mut v = VecEnv::new(std::slice::from_ref(&sc), 2, 11, 1).unwrap();
+    v.reset();
+    let first: Vec<u64> = v.envs().iter().map(|e| e.seed()).collect();
+    assert_eq!(first, [v.episode_seed(0, 0), v.episode_seed(1, 0)]);
+    v.step(vec![Action::NoOp; 2]);
+    v.reset();
+    let second: Vec<u64> = v.envs().iter().map(|e| e.seed()).collect();
+    assert_eq!(second, [v.episode_seed(0, 1), v.episode_seed(1, 1)]);
+    let mut seen = vec![first[0], second[0]];
+    for _ in 0..40 {
+        v.step(vec![Action::NoOp; 2]);
+        if v.envs()[0].seed() != *seen.last().unwrap() {
+            seen.push(v.envs()[0].seed());
+        }
+    }
+    assert_eq!(
+        seen[2],
+        v.episode_seed(0, 2),
+        "auto-reset continues the count"
+    );
+    let mut uniq = seen.clone();
+    uniq.sort_unstable();
+    uniq.dedup();
+    assert_eq!(uniq.len(), seen.len(), "no seed replayed: {seen:?}");
+}
+
+/// Every spelling of a node's name reaches that node (`node1`, `node_1`, `NODE-1`,
+/// `frontend-node-1` all mean the node named `node-1`, index 0 here); a bare number is an
+/// index, as in DIME's prompts. `node1` once meant index 1, another node than `node-1`.
+#[test]
+fn node_spellings_agree_with_names() {
+    let mut base = Env::new(common::small_named_nodes());
+    base.reset(3);
+    let restarted = |target: &str| {
+        let mut e = base.fork();
+        let s = e.step(Action::RestartNode {
+            target: target.into(),
+        });
+        assert!(
+            s.info.applied,
+            "{target}: {:?}",
+            s.observation.action_errors
+        );
+        (0..2)
+            .map(|n| e.sim().node_restarts(n).unwrap())
+            .collect::<Vec<_>>()
+    };
+    for t in [
+        "node-1",
+        "node1",
+        "node_1",
+        "NODE-1",
+        "frontend-node-1",
+        "0",
+    ] {
+        assert_eq!(restarted(t), [1, 0], "{t}");
+    }
+    for t in ["node-2", "node2", "1"] {
+        assert_eq!(restarted(t), [0, 1], "{t}");
+    }
+    assert!(base.targets_exist(&Action::RestartNode {
+        target: "node_2".into()
+    }));
+    assert!(!base.targets_exist(&Action::RestartNode {
+        target: "node-3".into()
+    }));
+}
+
+/// The validity reward's target check agrees with what stepping does: an action whose
+/// targets "exist" is never refused for an unknown or mismatched target (a rollback of a
+/// node, or a reroute from a node to a pod, once scored as valid and then failed).
+#[test]
+fn targets_exist_agrees_with_apply() {
+    let mut base = Env::new(common::small_named_nodes());
+    base.reset(3);
+    let reroute = |from: &str, to: &str| Action::Reroute {
+        from: from.into(),
+        to: to.into(),
+        fraction: 0.5,
+    };
+    let rollback = |t: &str| Action::Rollback { target: t.into() };
+    let api = base.sim().service_id("api").unwrap();
+    let pods: Vec<String> = base
+        .sim()
+        .pods_of(api)
+        .into_iter()
+        .map(|p| p.name)
+        .collect();
+    let (p0, p1) = (pods[0].as_str(), pods[1].as_str());
+    for (a, exists) in [
+        (rollback("node-1"), false),
+        (rollback("api"), true),
+        (reroute("node-1", p0), false),
+        (reroute(p0, "node-2"), false),
+        (reroute("node-1", "node-2"), true),
+        (reroute(p0, p1), true),
+    ] {
+        assert_eq!(base.targets_exist(&a), exists, "{a:?}");
+        let s = base.fork().step(a.clone());
+        let unknown = s
+            .observation
+            .action_errors
+            .iter()
+            .any(|e| e.starts_with("UnknownTarget"));
+        assert_eq!(unknown, !exists, "{a:?}: {:?}", s.observation.action_errors);
+    }
+}
+
+/// The error budget a step reports has paid for that step's own errors: budget after =
+/// budget before + 2 (regeneration) - 10 x the interval's unavailability, in the step's
+/// observation and reward state alike. It once charged the previous interval's errors.
+#[test]
+fn the_error_budget_pays_for_the_interval_just_run() {
+    let mut e = Env::new(common::small());
+    e.reset(2);
+    let mut charged = false;
+    for _ in 0..10 {
+        let before = e.error_budget();
+        let s = e.step(Action::NoOp);
+        let rs = e.reward_state();
+        let want = ((before + 2.0).min(100.0) - 10.0 * (1.0 - rs.availability)).clamp(0.0, 100.0);
+        assert!(
+            (e.error_budget() - want).abs() < 1e-9,
+            "{} vs {want}",
+            e.error_budget()
+        );
+        assert!((rs.error_budget - want).abs() < 1e-9);
+        assert!((s.observation.error_budget - want).abs() <= 0.005 + 1e-9);
+        charged |= rs.availability < 1.0;
+        if s.terminated || s.truncated {
+            break;
+        }
+    }
+    assert!(charged, "the CPU hog makes some interval lose requests");
 }
 
 #[test]

@@ -88,6 +88,27 @@ proptest! {
         let _ = parse_command(&s);
     }
 
+    /// Targets with multi-byte characters (smart quotes, accents, emoji) in every command
+    /// form that cleans a target: typed errors or actions, never a panic (a `deployment/`
+    /// prefix check once sliced inside a character).
+    #[test]
+    fn never_panics_on_unicode_targets(
+        t in "[\u{201c}\u{201d}\u{e9}\u{1F600}a-z0-9/-]{1,16}",
+        form in 0usize..8,
+    ) {
+        let cmd = match form {
+            0 => format!("kubectl delete pod {t}"),
+            1 => format!("kubectl logs {t}"),
+            2 => format!("kubectl rollout restart deployment/{t}"),
+            3 => format!("kubectl scale deployment {t} --replicas=2"),
+            4 => format!("restart_node {t}"),
+            5 => format!("{{\"action_type\": \"restart_node\", \"target\": \"{t}\"}}"),
+            6 => format!("kubectl rollout undo {t}"),
+            _ => format!("kubectl top pod {t}"),
+        };
+        let _ = parse_command(&cmd);
+    }
+
     #[test]
     fn canonical_commands_round_trip(a in action()) {
         let cmd = a.to_command();
@@ -149,4 +170,21 @@ fn bad_targets_are_typed_errors() {
         parse_command("{\"action_type\": \"restart_node\", \"target\": -1}"),
         Err(ParseError::BadNumber { .. })
     ));
+}
+
+/// What LLMs write: typographic quotes around a target are quotes; other non-ASCII targets
+/// are typed errors (names are ASCII), not panics.
+#[test]
+fn smart_quotes_and_non_ascii_targets() {
+    assert_eq!(
+        parse_command("kubectl delete pod \u{201c}node-3\u{201d}").unwrap(),
+        parse_command("kubectl delete pod node-3").unwrap()
+    );
+    for cmd in [
+        "kubectl logs \u{e9}\u{e9}\u{e9}",
+        "kubectl rollout restart deployment/caf\u{e9}",
+        "{\"action_type\": \"restart_node\", \"target\": \"\u{e9}\u{e9}\u{e9}\"}",
+    ] {
+        assert!(parse_command(cmd).is_err(), "{cmd}");
+    }
 }

@@ -6,8 +6,19 @@ use sim_faults::FaultScenario;
 /// api (2 replicas) -> db on two nodes, 80 rps, 60 s, 5 s decisions; the db's CPU is hogged
 /// from 15 s to 35 s.
 pub fn small() -> FaultScenario {
-    FaultScenario::from_toml_str(
-        r#"
+    FaultScenario::from_toml_str(SMALL).expect("test scenario parses")
+}
+
+/// `small` with its nodes named `node-1` (index 0, the db's) and `node-2` (index 1, the
+/// api's), as most built-in topologies name theirs: 1-based names, 0-based indices.
+pub fn small_named_nodes() -> FaultScenario {
+    let text = SMALL
+        .replace("\"n0\"", "\"node-1\"")
+        .replace("\"n1\"", "\"node-2\"");
+    FaultScenario::from_toml_str(&text).expect("test scenario parses")
+}
+
+const SMALL: &str = r#"
 name = "small-db-hog"
 description = "api -> db, db CPU hog"
 [agent]
@@ -51,10 +62,7 @@ start = "15s"
 duration = "20s"
 selector = { service = "db" }
 chaos = { kind = "StressChaos", stressors = { cpu = { workers = 4, load = 100 } } }
-"#,
-    )
-    .expect("test scenario parses")
-}
+"#;
 
 /// The DIME 8-node topology, 120 s, 10 s decisions, with a fault on the database from 30 s
 /// to 90 s (a CPU hog), which DIME's retry storm and DB-stress rules react to.
