@@ -1036,6 +1036,14 @@ impl Runtime {
             .push(self.now + lat, Ev::Deliver(i, attempt, target));
     }
 
+    /// Recounts the pods and edges with a network fault (the hot path skips fault lookups
+    /// while there are none, so a cleared fault stops costing).
+    pub(crate) fn count_net_faults(&mut self) {
+        let pods = self.pods.iter().filter(|p| !p.net.is_none()).count();
+        let edges = self.edges.iter().filter(|e| !e.net.is_none()).count();
+        self.net_faults = (pods + edges) as u32;
+    }
+
     /// Network faults on a message over `edge` from pod `from` to pod `to` (either may be
     /// NONE, an external client): the added delay (delays plus jitter of the edge's and both
     /// pods' faults, in that order, on the edge's network stream) and whether it is lost.
@@ -2027,11 +2035,16 @@ impl Runtime {
                     pod.leak_since = self.now;
                 }
                 let s = pod.service as usize;
+                let stressed = pod.stress_cpu > 0;
                 insert_sorted(&mut self.svcs[s].ready, p);
                 let name = self.pods[p as usize].name.clone();
                 self.log(topo, p, Severity::Info, LogTemplate::Ready, || {
                     format!("pod {name} is ready")
                 });
+                // a stressed container that came back loads its node again now
+                if stressed {
+                    self.refresh_pod_stress();
+                }
             }
             Phase::NodeLost => {
                 // eviction timeout passed: the pod is deleted and the deployment replaces it
@@ -2130,8 +2143,13 @@ impl Runtime {
         };
         pod.started_at = self.now + backoff;
         let g = pod.generation;
+        let stressed = pod.stress_cpu > 0;
         self.queue
             .push(self.now + backoff + spec.boot_time.0, Ev::PodTimer(p, g));
+        // a stressed container that died stops loading its node now, not at the next window
+        if stressed {
+            self.refresh_pod_stress();
+        }
     }
 
     /// Kills a pod for exceeding its memory limit.
@@ -2206,9 +2224,17 @@ impl Runtime {
                 self.create_pod(topo, s, false);
             }
         } else if counted.len() > desired {
-            // remove not-ready pods first, then the newest
+            // remove not-ready pods first, then those ready for the shortest time (as a
+            // ReplicaSet does; slot ids say nothing about age once slots are reused)
             let mut order = counted.clone();
-            order.sort_by_key(|&p| (self.pods[p as usize].ready, std::cmp::Reverse(p)));
+            order.sort_by_key(|&p| {
+                let pod = &self.pods[p as usize];
+                (
+                    pod.ready,
+                    std::cmp::Reverse(pod.ready_at),
+                    std::cmp::Reverse(p),
+                )
+            });
             for &p in order.iter().take(counted.len() - desired) {
                 self.terminate_pod(topo, p, "scaled down");
             }

@@ -702,7 +702,7 @@ impl Simulation {
         check_net(&fault)?;
         let rt = self.rt_mut();
         rt.pods[pod as usize].net = fault;
-        rt.net_faults += 1;
+        rt.count_net_faults();
         Ok(())
     }
 
@@ -712,7 +712,7 @@ impl Simulation {
         check_net(&fault)?;
         let rt = self.rt_mut();
         rt.edges[edge as usize].net = fault;
-        rt.net_faults += 1;
+        rt.count_net_faults();
         Ok(())
     }
 

@@ -109,3 +109,30 @@ fn a_pod_lost_with_its_node_is_still_evicted_after_a_restart_attempt() {
     assert_eq!(now[0].phase, Phase::Running, "{now:?}");
     assert_ne!(now[0].node, Some(node));
 }
+
+/// Scaling down removes the pods ready for the shortest time (a ReplicaSet's rule), whatever
+/// slots they sit in: a replacement that took the slot of a deleted pod is the newest, and
+/// goes first. The highest slot id once stood for "newest".
+#[test]
+fn scale_down_removes_the_most_recently_ready_pod() {
+    let text = POOLED.replacen("replicas = 1", "replicas = 3", 1);
+    let sc = Scenario::from_toml_str(&text).unwrap();
+    let mut sim = Simulation::new(&sc, 1).unwrap();
+    let api = sim.service_id("api").unwrap();
+    sim.run_until(2 * SECONDS);
+    let first = sim.pods_of(api)[0].clone();
+    sim.kill_pod(first.id).unwrap();
+    sim.run_until(10 * SECONDS);
+    let pods = sim.pods_of(api);
+    let newest = pods.iter().find(|p| p.id == first.id).expect("slot reused");
+    assert_ne!(newest.name, first.name);
+    assert!(pods.iter().all(|p| p.ready), "{pods:?}");
+    sim.scale(api, 2).unwrap();
+    let left: Vec<String> = sim.pods_of(api).into_iter().map(|p| p.name).collect();
+    assert_eq!(left.len(), 2);
+    assert!(
+        !left.contains(&newest.name),
+        "{left:?} still has {}",
+        newest.name
+    );
+}
