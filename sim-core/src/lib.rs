@@ -79,7 +79,9 @@ pub mod time;
 pub mod topologies;
 
 pub use engine::{Counters, IoFault, NetFault, Partition, ScriptNode, ScriptedRequest};
-pub use sim::{ControlError, PodInfo, Simulation, SnapshotError};
+pub use sim::{
+    ControlError, MAX_CONTROL_DURATION, MAX_STRESS_MILLICORES, PodInfo, Simulation, SnapshotError,
+};
 
 /// The items most users need.
 pub mod prelude {

@@ -319,6 +319,12 @@ impl Simulation {
         Ok(self.rt().pod_memory(pod as usize))
     }
 
+    /// The memory leak rate set on a pod ([`Simulation::set_pod_memory_leak`]), bytes/s.
+    pub fn pod_leak_rate(&self, pod: PodId) -> Result<f64, ControlError> {
+        self.check_pod(pod)?;
+        Ok(self.rt().pods[pod as usize].leak_per_s)
+    }
+
     /// Whether a node is up.
     pub fn node_up(&self, node: NodeId) -> Result<bool, ControlError> {
         self.check_node(node)?;

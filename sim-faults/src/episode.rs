@@ -15,6 +15,7 @@ use crate::scenario::{FaultScenario, downstream_of};
 use serde::{Deserialize, Serialize};
 use sim_core::rng::{StreamKind, below, mix64, stream, unit};
 use sim_core::scenario::{ArrivalSpec, ConfigVersion, RateSpec, Scenario};
+use sim_core::telemetry::Phase;
 use sim_core::time::SimDuration;
 use sim_core::{IoFault, NetFault, Partition, Simulation};
 use std::collections::BTreeSet;
@@ -48,20 +49,35 @@ pub struct InjectedFault {
     pub note: String,
 }
 
-/// How to undo one effect.
+/// One effect of a fault: the surface it set (a pod by id and name, an edge, a node, a
+/// partition, a config version) and the value it brought. Faults that overlap on a surface
+/// combine: CPU stress, memory pressure and leak rates add up, network faults add their delays
+/// and jitters and compound their losses, load-balancing weights multiply (a black-holed pod
+/// stays out), the tightest pool wins, a node stays down while any fault holds it, and the
+/// latest disk fault wins. Undoing one fault sets each of its surfaces back to what the faults
+/// still active there add up to (the default when none).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 enum Undo {
-    PodCpu(u32, String),
-    PodMem(u32, String),
-    PodLeak(u32, String),
-    PodIo(u32, String),
-    PodNet(u32, String),
-    PodWeight(u32, String),
-    EdgeNet(u32),
-    EdgePool(u32),
+    PodCpu(u32, String, u32),
+    PodMem(u32, String, u64),
+    PodLeak(u32, String, f64),
+    PodIo(u32, String, IoFault),
+    PodNet(u32, String, NetFault),
+    PodWeight(u32, String, u32),
+    EdgeNet(u32, NetFault),
+    EdgePool(u32, u32),
     Partition(u32),
     Node(u32),
     Rollback(u32, u32),
+}
+
+/// Network faults on one message path combined: delays and jitters add, losses compound.
+fn combine_net(a: NetFault, b: NetFault) -> NetFault {
+    NetFault {
+        delay: a.delay.saturating_add(b.delay),
+        jitter: a.jitter.saturating_add(b.jitter),
+        loss: 1.0 - (1.0 - a.loss) * (1.0 - b.loss),
+    }
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -94,6 +110,9 @@ pub struct Episode {
     sim: Simulation,
     rt: Vec<FaultRt>,
     injected: Vec<InjectedFault>,
+    /// `sim_mut` was called since the last `run_until`: an agent may have repaired a fault's
+    /// target, so the next `run_until` checks for ended faults before the clock moves.
+    touched: bool,
 }
 
 const ENTITY_BASE: u64 = 0x5F17_0000_0000;
@@ -201,7 +220,7 @@ fn surge_rate(rate: &RateSpec, duration: u64, start: u64, end: u64, ramp: u64, m
     let factor = |t: u64| -> f64 {
         if t < start || t >= end.saturating_add(ramp) {
             1.0
-        } else if ramp > 0 && t < start + ramp {
+        } else if ramp > 0 && t < start.saturating_add(ramp) {
             1.0 + (m - 1.0) * (t - start) as f64 / ramp as f64
         } else if t < end {
             m
@@ -218,7 +237,12 @@ fn surge_rate(rate: &RateSpec, duration: u64, start: u64, end: u64, ramp: u64, m
         times.insert(t);
         t += step;
     }
-    for x in [start, start + ramp, end, end.saturating_add(ramp)] {
+    for x in [
+        start,
+        start.saturating_add(ramp),
+        end,
+        end.saturating_add(ramp),
+    ] {
         if x <= duration {
             times.insert(x);
         }
@@ -362,6 +386,7 @@ impl Episode {
             sim,
             rt,
             injected: vec![],
+            touched: false,
         };
         if !with_faults {
             for r in &mut ep.rt {
@@ -377,8 +402,11 @@ impl Episode {
         &self.sim
     }
 
-    /// The simulation, for agents to act on.
+    /// The simulation, for agents to act on. A repair made through it (a rollback, deleted
+    /// target pods, a restarted node) ends the faults it fixes at the next `run_until`, at the
+    /// time of the call.
     pub fn sim_mut(&mut self) -> &mut Simulation {
+        self.touched = true;
         &mut self.sim
     }
 
@@ -420,25 +448,35 @@ impl Episode {
 
     /// Advances the simulation to `t` (ns), switching faults on and off at their times.
     ///
-    /// A fault whose target was repaired since the last call (a rolled-back config, deleted
-    /// target pods, a restarted zombie node) ends first, at the time of the repair's call: an
-    /// agent's action between two runs takes effect before the clock moves on.
+    /// A fault whose target was repaired by an agent (through [`Episode::sim_mut`]: a
+    /// rolled-back config, deleted target pods, a restarted zombie node) ends first, at the
+    /// time of the call: the action takes effect before the clock moves on. A fault whose
+    /// target the simulation itself removed (pods evicted from a failed node, scaled away) is
+    /// found at the next scrape tick. Either way the result does not depend on how a run is
+    /// split into `run_until` calls.
     pub fn run_until(&mut self, t: u64) {
-        self.check_ended();
+        if std::mem::take(&mut self.touched) {
+            self.check_ended();
+        }
         let t = t.min(self.sim.end().max(self.sim.now()));
+        let interval = self.scenario.base.scrape_interval.0.max(1);
         loop {
-            match self.next_event() {
-                Some(te) if te <= t => {
-                    if te > self.sim.now() {
-                        self.sim.run_until(te);
-                    }
-                    self.process_due();
-                }
-                _ => break,
+            let now = self.sim.now();
+            let tick = (now / interval).saturating_add(1).saturating_mul(interval);
+            let next = self.next_event().map_or(tick, |te| te.min(tick));
+            let at_tick = next == tick;
+            if next > t {
+                break;
+            }
+            if next > now {
+                self.sim.run_until(next);
+            }
+            self.process_due();
+            if at_tick {
+                self.check_ended();
             }
         }
         self.sim.run_until(t);
-        self.check_ended();
     }
 
     /// Advances by `dt` ns.
@@ -462,6 +500,7 @@ impl Episode {
             sim: self.sim.fork(),
             rt: self.rt.clone(),
             injected: self.injected.clone(),
+            touched: self.touched,
         }
     }
 
@@ -473,6 +512,7 @@ impl Episode {
             with_faults: self.with_faults,
             rt: self.rt.clone(),
             injected: self.injected.clone(),
+            touched: self.touched,
         };
         let meta = serde_json::to_vec(&meta).unwrap_or_default();
         let sim = self.sim.snapshot();
@@ -489,6 +529,12 @@ impl Episode {
     /// Rebuilds an episode from [`Episode::snapshot`] bytes; bad bytes are an error, never a panic.
     pub fn restore(bytes: &[u8]) -> Result<Episode, FaultError> {
         let e = |m: &str| FaultError::Snapshot(m.to_string());
+        if bytes.len() >= 8 && bytes[..7] == SNAP_MAGIC[..7] && bytes[7] != SNAP_MAGIC[7] {
+            return Err(FaultError::Snapshot(format!(
+                "episode snapshot format version {} (this build reads version {})",
+                bytes[7], SNAP_MAGIC[7]
+            )));
+        }
         if bytes.len() < 24 || &bytes[..8] != SNAP_MAGIC {
             return Err(e("not a blastradius episode snapshot (bad magic)"));
         }
@@ -525,6 +571,7 @@ impl Episode {
             sim,
             rt: meta.rt,
             injected: meta.injected,
+            touched: meta.touched,
         })
     }
 
@@ -597,8 +644,12 @@ impl Episode {
                         .service
                         .as_deref()
                         .and_then(|s| self.sim.service_id(s).ok());
+                    // repaired: its version is no longer live, and what is live is not a
+                    // later config fault's version stacked on top of it
                     s.and_then(|s| self.sim.deployment(s).ok())
-                        .is_some_and(|(_, v)| v != self.rt[i].config_version)
+                        .is_some_and(|(_, cur)| {
+                            cur != self.rt[i].config_version && !self.stacked_above(i, cur)
+                        })
                 }
                 FaultKind::StressChaos { .. }
                 | FaultKind::IoChaos { .. }
@@ -638,21 +689,56 @@ impl Episode {
         }
     }
 
-    fn select_pods(&mut self, i: usize, service: &str) -> Vec<(u32, String)> {
+    /// True when config version `v` is the rollout of an active config fault injected after
+    /// fault `i` on the same service (a stack of bad versions: `i` is not repaired yet).
+    fn stacked_above(&self, i: usize, v: u32) -> bool {
+        let Some(ki) = self.rt[i].injected else {
+            return false;
+        };
+        self.rt.iter().enumerate().any(|(j, r)| {
+            j != i
+                && r.state == State::Active
+                && r.injected.is_some_and(|kj| kj > ki)
+                && r.config_version == v
+                && r.service == self.rt[i].service
+                && matches!(self.scenario.faults[j].chaos, FaultKind::ConfigError { .. })
+        })
+    }
+
+    /// The pods fault `i` acts on: those of `service` (of every service when None), on the
+    /// selector's node or zone if it names one, that a chaos daemon could reach (scheduled on
+    /// a node that is up: not pending, not lost with their node), then picked by the mode.
+    fn select_pods(&mut self, i: usize, service: Option<&str>) -> Vec<(u32, String)> {
         let f = self.scenario.faults[i].clone();
-        let Ok(sid) = self.sim.service_id(service) else {
-            return vec![];
+        let sid = match service {
+            Some(s) => match self.sim.service_id(s) {
+                Ok(sid) => Some(sid),
+                Err(_) => return vec![],
+            },
+            None => None,
         };
         let node_filter = f
             .selector
             .node
             .as_deref()
             .and_then(|n| self.sim.node_id(n).ok());
+        let nodes = &self.sim.scenario().nodes;
+        let in_zone = |n: Option<u32>| match (&f.selector.zone, n) {
+            (None, _) => true,
+            (Some(z), Some(n)) => nodes.get(n as usize).is_some_and(|x| &x.zone == z),
+            (Some(_), None) => false,
+        };
         let mut pods: Vec<(u32, String)> = self
             .sim
-            .pods_of(sid)
+            .pods()
             .into_iter()
+            .filter(|p| sid.is_none_or(|s| p.service == s))
             .filter(|p| node_filter.is_none() || p.node == node_filter)
+            .filter(|p| in_zone(p.node))
+            .filter(|p| {
+                p.node.is_some_and(|n| self.sim.node_up(n).unwrap_or(false))
+                    && !matches!(p.phase, Phase::Pending | Phase::NodeLost)
+            })
             .map(|p| (p.id, p.name))
             .collect();
         if !f.selector.pods.is_empty() {
@@ -716,7 +802,7 @@ impl Episode {
             return self.sim.node_id(n).ok();
         }
         let svc = self.rt[i].service.clone()?;
-        let pods = self.select_pods(i, &svc);
+        let pods = self.select_pods(i, Some(&svc));
         let all = self.sim.pods();
         pods.iter()
             .find_map(|(id, _)| all.iter().find(|p| p.id == *id).and_then(|p| p.node))
@@ -744,7 +830,11 @@ impl Episode {
         let mut note: Vec<String> = Vec::new();
         let pod_targets = |ep: &mut Episode| -> Vec<(u32, String)> {
             match &service {
-                Some(s) => ep.select_pods(i, s),
+                Some(s) => ep.select_pods(i, Some(s)),
+                // a selector naming only a node or a zone: the pods of every service there
+                None if f.selector.node.is_some() || f.selector.zone.is_some() => {
+                    ep.select_pods(i, None)
+                }
                 None => vec![],
             }
         };
@@ -755,14 +845,14 @@ impl Episode {
                     if let Some(c) = &stressors.cpu {
                         let m = c.workers.saturating_mul(c.load).saturating_mul(10);
                         if self.sim.set_pod_cpu_stress(*p, m).is_ok() {
-                            undo.push(Undo::PodCpu(*p, name.clone()));
+                            undo.push(Undo::PodCpu(*p, name.clone(), m));
                         }
                     }
                     if let Some(m) = &stressors.memory {
                         let limit = self.pod_memory_limit(*p);
                         let bytes = m.size.bytes(limit).saturating_mul(m.workers as u64);
                         if self.sim.set_pod_memory_pressure(*p, bytes).is_ok() {
-                            undo.push(Undo::PodMem(*p, name.clone()));
+                            undo.push(Undo::PodMem(*p, name.clone(), bytes));
                         }
                     }
                 }
@@ -800,7 +890,7 @@ impl Episode {
                 let pods = pod_targets(self);
                 for (p, name) in &pods {
                     if self.sim.set_pod_io_fault(*p, fault).is_ok() {
-                        undo.push(Undo::PodIo(*p, name.clone()));
+                        undo.push(Undo::PodIo(*p, name.clone(), fault));
                     }
                 }
                 note.push(
@@ -841,7 +931,7 @@ impl Episode {
                     },
                     NetAction::Partition => NetFault::default(),
                 };
-                let pods = pod_targets(self);
+                let mut pods = pod_targets(self);
                 let peer_service = target.as_ref().and_then(|t| {
                     t.service.clone().or_else(|| {
                         if t.services.is_empty() {
@@ -878,7 +968,7 @@ impl Episode {
                     (_, None) => {
                         for (p, name) in &pods {
                             if self.sim.set_pod_network(*p, nf).is_ok() {
-                                undo.push(Undo::PodNet(*p, name.clone()));
+                                undo.push(Undo::PodNet(*p, name.clone(), nf));
                             }
                         }
                         note.push(
@@ -907,16 +997,24 @@ impl Episode {
                         }
                         for e in &edges {
                             if self.sim.set_edge_network(*e, nf).is_ok() {
-                                undo.push(Undo::EdgeNet(*e));
+                                undo.push(Undo::EdgeNet(*e, nf));
                             }
                         }
                         if edges.is_empty() {
                             note.push(format!("no call edge between the service and {peer} in that direction: no effect"));
+                            pods.clear();
                         } else {
                             note.push(format!(
-                                "set_edge_network on {} edge(s) with {peer}",
+                                "set_edge_network on {} edge(s) with {peer}: the edge carries every pod's calls, so all pods of the service are affected (the mode does not narrow it)",
                                 edges.len()
                             ));
+                            // the ground truth names what is affected: every pod of the service
+                            pods = self
+                                .sim
+                                .pods_of(me)
+                                .into_iter()
+                                .map(|p| (p.id, p.name))
+                                .collect();
                         }
                     }
                 }
@@ -956,8 +1054,9 @@ impl Episode {
                         {
                             undo.push(Undo::Partition(id));
                         }
-                        self.rt[i].detect_at =
-                            Some(now + detection.unwrap_or(SimDuration::from_secs(10)).0);
+                        self.rt[i].detect_at = Some(
+                            now.saturating_add(detection.unwrap_or(SimDuration::from_secs(10)).0),
+                        );
                         note.push("pods black-holed (add_partition) until the readiness probe takes them out of the endpoints (set_pod_weight 0)".into());
                     }
                 }
@@ -1055,7 +1154,7 @@ impl Episode {
                 let pods = pod_targets(self);
                 for (p, name) in &pods {
                     if self.sim.set_pod_memory_leak(*p, rate.0 as f64).is_ok() {
-                        undo.push(Undo::PodLeak(*p, name.clone()));
+                        undo.push(Undo::PodLeak(*p, name.clone(), rate.0 as f64));
                     }
                 }
                 note.push("set_pod_memory_leak".into());
@@ -1071,7 +1170,7 @@ impl Episode {
                     if let Some(e) = topo.edge_id(me, other)
                         && self.sim.set_pool_size(e, Some(*size)).is_ok()
                     {
-                        undo.push(Undo::EdgePool(e));
+                        undo.push(Undo::EdgePool(e, *size));
                     }
                     let ids: Vec<(u32, String)> = self
                         .sim
@@ -1088,7 +1187,7 @@ impl Episode {
                 let pods = pod_targets(self);
                 for (p, name) in &pods {
                     if self.sim.set_pod_weight(*p, 100 * weight).is_ok() {
-                        undo.push(Undo::PodWeight(*p, name.clone()));
+                        undo.push(Undo::PodWeight(*p, name.clone(), 100 * weight));
                     }
                 }
                 note.push(format!("set_pod_weight {}", 100 * weight));
@@ -1108,7 +1207,11 @@ impl Episode {
         }
         inj.note = note.join("; ");
         let done = inj.end.is_some();
-        self.rt[i].undo = undo;
+        self.rt[i].undo = undo.clone();
+        // where other active faults act on the same surfaces, the effects combine
+        for u in &undo {
+            self.settle(u);
+        }
         self.rt[i].injected = Some(self.injected.len());
         self.injected.push(inj);
         if done {
@@ -1148,7 +1251,9 @@ impl Episode {
             if let Some(p) = self.sim.pod_by_name(&name)
                 && self.sim.set_pod_weight(p.id, 0).is_ok()
             {
-                self.rt[i].undo.push(Undo::PodWeight(p.id, name.clone()));
+                let u = Undo::PodWeight(p.id, name.clone(), 0);
+                self.rt[i].undo.push(u.clone());
+                self.settle(&u);
             }
         }
     }
@@ -1164,44 +1269,189 @@ impl Episode {
         }
     }
 
+    /// Undoes fault `i`: each surface it acted on goes back to what the faults still active
+    /// there add up to (see [`Undo`]).
     fn undo_all(&mut self, i: usize) {
         let undo = std::mem::take(&mut self.rt[i].undo);
-        for u in undo.into_iter().rev() {
-            let same = |sim: &Simulation, p: u32, name: &str| {
-                sim.pod_by_name(name).is_some_and(|x| x.id == p)
-            };
-            let _ = match u {
-                Undo::PodCpu(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_cpu_stress(p, 0),
-                Undo::PodMem(p, n) if same(&self.sim, p, &n) => {
-                    self.sim.set_pod_memory_pressure(p, 0)
-                }
-                Undo::PodLeak(p, n) if same(&self.sim, p, &n) => {
-                    self.sim.set_pod_memory_leak(p, 0.0)
-                }
-                Undo::PodIo(p, n) if same(&self.sim, p, &n) => {
-                    self.sim.set_pod_io_fault(p, IoFault::default())
-                }
-                Undo::PodNet(p, n) if same(&self.sim, p, &n) => {
-                    self.sim.set_pod_network(p, NetFault::default())
-                }
-                Undo::PodWeight(p, n) if same(&self.sim, p, &n) => self.sim.set_pod_weight(p, 100),
-                Undo::EdgeNet(e) => self.sim.set_edge_network(e, NetFault::default()),
-                Undo::EdgePool(e) => self.sim.set_pool_size(e, None),
-                Undo::Partition(id) => {
-                    self.sim.remove_partition(id);
-                    Ok(())
-                }
-                Undo::Node(n) => self.sim.restore_node(n),
-                Undo::Rollback(s, v) => {
-                    if self.sim.deployment(s).is_ok_and(|(_, cur)| cur == v) {
-                        self.sim.rollback(s).map(|_| ())
-                    } else {
-                        Ok(())
-                    }
-                }
-                _ => Ok(()),
-            };
+        for u in undo.iter().rev() {
+            match u {
+                Undo::Partition(id) => self.sim.remove_partition(*id),
+                Undo::Rollback(s, v) => self.undo_rollout(*s, *v),
+                _ => self.settle(u),
+            }
         }
+    }
+
+    /// The effects of the active faults, oldest injection first.
+    fn active_effects(&self) -> Vec<&Undo> {
+        let mut active: Vec<(usize, &FaultRt)> = self
+            .rt
+            .iter()
+            .filter(|r| r.state == State::Active)
+            .map(|r| (r.injected.unwrap_or(usize::MAX), r))
+            .collect();
+        active.sort_by_key(|x| x.0);
+        active
+            .into_iter()
+            .flat_map(|(_, r)| r.undo.iter())
+            .collect()
+    }
+
+    /// Sets the surface `key` acts on to the combination of the active faults' effects on it
+    /// (the default when none is left). A pod surface whose pod is gone (its name no longer
+    /// names that id) is left alone.
+    fn settle(&mut self, key: &Undo) {
+        let same =
+            |sim: &Simulation, p: u32, name: &str| sim.pod_by_name(name).is_some_and(|x| x.id == p);
+        let effects: Vec<Undo> = self.active_effects().into_iter().cloned().collect();
+        let pod_of = |e: &Undo| match e {
+            Undo::PodCpu(q, m, _)
+            | Undo::PodMem(q, m, _)
+            | Undo::PodLeak(q, m, _)
+            | Undo::PodIo(q, m, _)
+            | Undo::PodNet(q, m, _)
+            | Undo::PodWeight(q, m, _) => Some((*q, m.clone())),
+            _ => None,
+        };
+        // the active effects on the key's pod (any kind; each branch picks its own)
+        let key_pod = pod_of(key);
+        let on_key_pod: Vec<&Undo> = effects
+            .iter()
+            .filter(|e| key_pod.is_some() && pod_of(e) == key_pod)
+            .collect();
+        let on_pod = |_: u32, _: &str| on_key_pod.iter().copied();
+        let _ = match key {
+            Undo::PodCpu(p, n, _) if same(&self.sim, *p, n) => {
+                let m = on_pod(*p, n)
+                    .filter_map(|e| match e {
+                        Undo::PodCpu(_, _, m) => Some(*m),
+                        _ => None,
+                    })
+                    .fold(0u32, u32::saturating_add);
+                self.sim
+                    .set_pod_cpu_stress(*p, m.min(sim_core::MAX_STRESS_MILLICORES))
+            }
+            Undo::PodMem(p, n, _) if same(&self.sim, *p, n) => {
+                let b = on_pod(*p, n)
+                    .filter_map(|e| match e {
+                        Undo::PodMem(_, _, b) => Some(*b),
+                        _ => None,
+                    })
+                    .fold(0u64, u64::saturating_add);
+                self.sim.set_pod_memory_pressure(*p, b.min(1 << 50))
+            }
+            Undo::PodLeak(p, n, _) if same(&self.sim, *p, n) => {
+                let r: f64 = on_pod(*p, n)
+                    .filter_map(|e| match e {
+                        Undo::PodLeak(_, _, r) => Some(*r),
+                        _ => None,
+                    })
+                    .sum();
+                // an unchanged rate keeps what has leaked (setting it restarts the count)
+                if self.sim.pod_leak_rate(*p).is_ok_and(|cur| cur == r) {
+                    Ok(())
+                } else {
+                    self.sim.set_pod_memory_leak(*p, r.min(1e15 - 1.0))
+                }
+            }
+            Undo::PodIo(p, n, _) if same(&self.sim, *p, n) => {
+                let f = on_pod(*p, n)
+                    .filter_map(|e| match e {
+                        Undo::PodIo(_, _, f) => Some(*f),
+                        _ => None,
+                    })
+                    .last()
+                    .unwrap_or_default();
+                self.sim.set_pod_io_fault(*p, f)
+            }
+            Undo::PodNet(p, n, _) if same(&self.sim, *p, n) => {
+                let f = on_pod(*p, n)
+                    .filter_map(|e| match e {
+                        Undo::PodNet(_, _, f) => Some(*f),
+                        _ => None,
+                    })
+                    .fold(NetFault::default(), combine_net);
+                self.sim.set_pod_network(*p, clamp_net(f))
+            }
+            Undo::PodWeight(p, n, _) if same(&self.sim, *p, n) => {
+                let w = on_pod(*p, n)
+                    .filter_map(|e| match e {
+                        Undo::PodWeight(_, _, w) => Some(*w as f64 / 100.0),
+                        _ => None,
+                    })
+                    .product::<f64>();
+                self.sim
+                    .set_pod_weight(*p, (100.0 * w).round().min(1e9) as u32)
+            }
+            Undo::EdgeNet(e, _) => {
+                let f = effects
+                    .iter()
+                    .filter_map(|x| match x {
+                        Undo::EdgeNet(d, f) if d == e => Some(*f),
+                        _ => None,
+                    })
+                    .fold(NetFault::default(), combine_net);
+                self.sim.set_edge_network(*e, clamp_net(f))
+            }
+            Undo::EdgePool(e, _) => {
+                let size = effects
+                    .iter()
+                    .filter_map(|x| match x {
+                        Undo::EdgePool(d, s) if d == e => Some(*s),
+                        _ => None,
+                    })
+                    .min();
+                self.sim.set_pool_size(*e, size)
+            }
+            Undo::Node(n) => {
+                let held = effects.iter().any(|x| matches!(x, Undo::Node(m) if m == n));
+                if held {
+                    self.sim.kill_node(*n)
+                } else {
+                    self.sim.restore_node(*n)
+                }
+            }
+            _ => Ok(()),
+        };
+    }
+
+    /// Undoes a config rollout of version `v` on service `s`: rolled back if it is still the
+    /// live version, then further back past versions of faults that have ended meanwhile (a
+    /// later fault's rollout stacked on an earlier one's: the earlier fault's version must
+    /// not come back once it is over).
+    fn undo_rollout(&mut self, s: u32, v: u32) {
+        if !self.sim.deployment(s).is_ok_and(|(_, cur)| cur == v) {
+            return;
+        }
+        let _ = self.sim.rollback(s);
+        loop {
+            let Ok((_, cur)) = self.sim.deployment(s) else {
+                return;
+            };
+            let ended_fault_version = (0..self.rt.len()).any(|j| {
+                self.rt[j].state != State::Active
+                    && self.rt[j].config_version == cur
+                    && cur != 0
+                    && matches!(self.scenario.faults[j].chaos, FaultKind::ConfigError { .. })
+                    && self.rt[j]
+                        .service
+                        .as_deref()
+                        .and_then(|x| self.sim.service_id(x).ok())
+                        == Some(s)
+            });
+            if !ended_fault_version || self.sim.rollback(s).is_err() {
+                return;
+            }
+        }
+    }
+}
+
+/// A combined network fault within what the simulator accepts.
+fn clamp_net(f: NetFault) -> NetFault {
+    NetFault {
+        delay: f.delay.min(sim_core::MAX_CONTROL_DURATION),
+        jitter: f.jitter.min(sim_core::MAX_CONTROL_DURATION),
+        loss: f.loss.clamp(0.0, 1.0),
     }
 }
 
@@ -1211,7 +1461,9 @@ impl Clone for Episode {
     }
 }
 
-const SNAP_MAGIC: &[u8; 8] = b"BRFEP\x00\x00\x01";
+/// Episode snapshot magic; the last byte is the format version (2: fault effects carry
+/// their values, and whether an agent acted since the last run).
+const SNAP_MAGIC: &[u8; 8] = b"BRFEP\x00\x00\x02";
 
 #[derive(Serialize, Deserialize)]
 struct Meta {
@@ -1220,6 +1472,7 @@ struct Meta {
     with_faults: bool,
     rt: Vec<FaultRt>,
     injected: Vec<InjectedFault>,
+    touched: bool,
 }
 
 fn checksum(bytes: &[u8]) -> u64 {

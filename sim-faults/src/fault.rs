@@ -860,7 +860,11 @@ impl FaultSpec {
                     }
                 }
             }
-            FaultKind::PodChaos { .. } => {}
+            FaultKind::PodChaos { detection, .. } => {
+                if detection.is_some_and(|d| d.0 > 24 * 3600 * 1_000_000_000) {
+                    return bad("chaos.detection", "more than a day".into());
+                }
+            }
             FaultKind::ConfigError {
                 action, dependency, ..
             } => {
@@ -905,9 +909,14 @@ impl FaultSpec {
                     return bad("chaos.weight", "must be in 2..=100".into());
                 }
             }
-            FaultKind::TrafficSurge { multiplier, .. } => {
+            FaultKind::TrafficSurge {
+                multiplier, ramp, ..
+            } => {
                 if !(multiplier.is_finite() && *multiplier > 0.0 && *multiplier <= 1000.0) {
                     return bad("chaos.multiplier", "must be in (0, 1000]".into());
+                }
+                if ramp.0 > 24 * 3600 * 1_000_000_000 {
+                    return bad("chaos.ramp", "more than a day".into());
                 }
             }
         }

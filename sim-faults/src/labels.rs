@@ -155,8 +155,9 @@ fn slo_violation(sc: &crate::FaultScenario, s: &Scrape) -> Option<String> {
 }
 
 /// The root causes of an episode's injected faults at service, pod and node level, in
-/// injection order without repeats: a fault's target service, else (node and zone faults)
-/// the services of the pods it took down.
+/// injection order without repeats: a fault's target service; for node, zone and zombie-node
+/// faults the services of the pods it took down, however the node was selected (by name, by
+/// zone, or through a service's pod: the other services on that node are hit alike).
 pub fn root_causes(ep: &Episode) -> (Vec<String>, Vec<String>, Vec<String>) {
     let sc = ep.scenario();
     let mut rc_s: Vec<String> = Vec::new();
@@ -168,7 +169,11 @@ pub fn root_causes(ep: &Episode) -> (Vec<String>, Vec<String>, Vec<String>) {
         }
     };
     for f in ep.injected() {
-        if let Some(s) = &f.service {
+        let node_level = matches!(
+            f.kind.as_str(),
+            "NodeFailure" | "ZoneFailure" | "ZombieNode"
+        );
+        if let (Some(s), false) = (&f.service, node_level) {
             push(&mut rc_s, s);
         } else {
             // node / zone faults: the services of the pods lost
