@@ -1319,10 +1319,10 @@ impl Episode {
             .iter()
             .filter(|e| key_pod.is_some() && pod_of(e) == key_pod)
             .collect();
-        let on_pod = |_: u32, _: &str| on_key_pod.iter().copied();
         let _ = match key {
             Undo::PodCpu(p, n, _) if same(&self.sim, *p, n) => {
-                let m = on_pod(*p, n)
+                let m = on_key_pod
+                    .iter()
                     .filter_map(|e| match e {
                         Undo::PodCpu(_, _, m) => Some(*m),
                         _ => None,
@@ -1332,7 +1332,8 @@ impl Episode {
                     .set_pod_cpu_stress(*p, m.min(sim_core::MAX_STRESS_MILLICORES))
             }
             Undo::PodMem(p, n, _) if same(&self.sim, *p, n) => {
-                let b = on_pod(*p, n)
+                let b = on_key_pod
+                    .iter()
                     .filter_map(|e| match e {
                         Undo::PodMem(_, _, b) => Some(*b),
                         _ => None,
@@ -1341,7 +1342,8 @@ impl Episode {
                 self.sim.set_pod_memory_pressure(*p, b.min(1 << 50))
             }
             Undo::PodLeak(p, n, _) if same(&self.sim, *p, n) => {
-                let r: f64 = on_pod(*p, n)
+                let r: f64 = on_key_pod
+                    .iter()
                     .filter_map(|e| match e {
                         Undo::PodLeak(_, _, r) => Some(*r),
                         _ => None,
@@ -1355,17 +1357,20 @@ impl Episode {
                 }
             }
             Undo::PodIo(p, n, _) if same(&self.sim, *p, n) => {
-                let f = on_pod(*p, n)
-                    .filter_map(|e| match e {
+                // the latest disk fault wins
+                let f = on_key_pod
+                    .iter()
+                    .rev()
+                    .find_map(|e| match e {
                         Undo::PodIo(_, _, f) => Some(*f),
                         _ => None,
                     })
-                    .last()
                     .unwrap_or_default();
                 self.sim.set_pod_io_fault(*p, f)
             }
             Undo::PodNet(p, n, _) if same(&self.sim, *p, n) => {
-                let f = on_pod(*p, n)
+                let f = on_key_pod
+                    .iter()
                     .filter_map(|e| match e {
                         Undo::PodNet(_, _, f) => Some(*f),
                         _ => None,
@@ -1374,7 +1379,8 @@ impl Episode {
                 self.sim.set_pod_network(*p, clamp_net(f))
             }
             Undo::PodWeight(p, n, _) if same(&self.sim, *p, n) => {
-                let w = on_pod(*p, n)
+                let w = on_key_pod
+                    .iter()
                     .filter_map(|e| match e {
                         Undo::PodWeight(_, _, w) => Some(*w as f64 / 100.0),
                         _ => None,
