@@ -139,6 +139,12 @@ impl ModelConfig {
     /// Accepts `model_type` `qwen3`, `qwen2` and `llama`/`mistral`; `rope_theta` at the top level or
     /// in transformers 5's `rope_parameters`. The non-standard boolean `rope_interleaved` selects
     /// [`RopeStyle::Interleaved`].
+    ///
+    /// Features the forward pass does not implement are rejected with [`Error::ConfigField`] naming
+    /// the field, never silently ignored: a RoPE scaling other than `default` in `rope_parameters`
+    /// or `rope_scaling` (YaRN, linear, dynamic, llama3, ...), `use_sliding_window: true`, a Mistral
+    /// `sliding_window` shorter than `max_position_embeddings`, `mlp_bias: true`, and an activation
+    /// other than SiLU.
     pub fn from_json_bytes(bytes: &[u8]) -> Result<Self> {
         let v: Value = serde_json::from_slice(bytes).map_err(|e| Error::Config {
             path: "<memory>".into(),
@@ -183,26 +189,44 @@ impl ModelConfig {
                 "sliding-window attention is not supported",
             ));
         }
-        let rope_params = v.get("rope_parameters").or_else(|| v.get("rope_scaling"));
+        if get_bool(&v, "mlp_bias")? == Some(true) {
+            return Err(Error::field(
+                "mlp_bias",
+                "biases on the MLP projections are not supported",
+            ));
+        }
+        // Both spellings are checked, each on its own: a null `rope_parameters` must not hide a
+        // `rope_scaling` (YaRN, linear, llama3, ...) that this crate does not implement.
         let mut rope_theta = get_f64(&v, "rope_theta")?;
-        if let Some(rp) = rope_params.filter(|x| !x.is_null()) {
+        for key in ["rope_parameters", "rope_scaling"] {
+            let Some(rp) = v.get(key).filter(|x| !x.is_null()) else {
+                continue;
+            };
             if !rp.is_object() {
-                return Err(Error::field("rope_parameters", "expected an object"));
+                return Err(Error::field(key, "expected an object"));
             }
-            let kind = rp
-                .get("rope_type")
-                .or_else(|| rp.get("type"))
-                .and_then(Value::as_str)
-                .unwrap_or("default");
+            let (kind_key, kind) = match rp.get("rope_type") {
+                Some(k) => ("rope_type", Some(k)),
+                None => ("type", rp.get("type")),
+            };
+            let kind = match kind {
+                None | Some(Value::Null) => "default",
+                Some(k) => k.as_str().ok_or_else(|| {
+                    Error::field(
+                        format!("{key}.{kind_key}"),
+                        format!("expected a string, got {k}"),
+                    )
+                })?,
+            };
             if kind != "default" {
                 return Err(Error::field(
-                    "rope_parameters.rope_type",
-                    format!("unsupported RoPE scaling `{kind}`"),
+                    format!("{key}.{kind_key}"),
+                    format!("unsupported RoPE scaling `{kind}` (only `default` is implemented)"),
                 ));
             }
             if rope_theta.is_none() {
                 rope_theta = get_f64(rp, "rope_theta")
-                    .map_err(|_| Error::field("rope_parameters.rope_theta", "expected a number"))?;
+                    .map_err(|_| Error::field(format!("{key}.rope_theta"), "expected a number"))?;
             }
         }
         let rope_theta = rope_theta.unwrap_or(10_000.0);
@@ -244,6 +268,33 @@ impl ModelConfig {
             Arch::Qwen2 => true,
             Arch::Qwen3 | Arch::Llama => get_bool(&v, "attention_bias")?.unwrap_or(false),
         };
+        let max_position_embeddings = get_usize(&v, "max_position_embeddings")?.unwrap_or(32_768);
+        // Mistral's `sliding_window` is used by its attention whatever `use_sliding_window` says
+        // (Qwen2/Qwen3 configs carry one that only `use_sliding_window: true` enables, rejected
+        // above). This crate attends to the whole context, so a window shorter than the context
+        // the model declares would silently change its outputs.
+        if model_type == "mistral"
+            && let Some(w) = v.get("sliding_window").filter(|x| !x.is_null())
+        {
+            match w.as_u64() {
+                Some(w) if w >= max_position_embeddings as u64 => {}
+                Some(w) => {
+                    return Err(Error::field(
+                        "sliding_window",
+                        format!(
+                            "sliding-window attention is not supported (window {w} < \
+                             max_position_embeddings {max_position_embeddings})"
+                        ),
+                    ));
+                }
+                None => {
+                    return Err(Error::field(
+                        "sliding_window",
+                        format!("expected a positive integer or null, got {w}"),
+                    ));
+                }
+            }
+        }
         let rope_style = if get_bool(&v, "rope_interleaved")?.unwrap_or(false) {
             RopeStyle::Interleaved
         } else {
@@ -264,7 +315,7 @@ impl ModelConfig {
             qkv_bias,
             qk_norm: arch == Arch::Qwen3,
             tie_word_embeddings: get_bool(&v, "tie_word_embeddings")?,
-            max_position_embeddings: get_usize(&v, "max_position_embeddings")?.unwrap_or(32_768),
+            max_position_embeddings,
             bos_token_id: token_ids(&v, "bos_token_id")?.first().copied(),
             eos_token_ids: token_ids(&v, "eos_token_id")?,
         })

@@ -5,6 +5,7 @@
 mod common;
 
 use common::{TempDir, model_dir, rel_err, tiny};
+use gpu_kernels::cpu::KvCache;
 use gpu_kernels::model::{random_tensors, write_model_dir};
 use gpu_kernels::weights::{Dtype, TensorStore};
 use gpu_kernels::{
@@ -577,4 +578,230 @@ fn parses_the_real_qwen3_0_6b_config() {
     };
     assert_eq!(c, want);
     assert_eq!(c.kv_bytes_per_token(2), 112 * 1024);
+}
+
+#[test]
+fn kv_caches_made_outside_the_crate() {
+    let cfg = tiny(Arch::Qwen3);
+    let d = model_dir(&cfg, Dtype::F32, 1, 13);
+    let mut cpu = CpuBackend::load(d.path()).unwrap();
+    let ids = [3u32, 1, 4, 1, 5];
+    let want = cpu.logits(&ids).unwrap();
+    // The public constructor: prefill, then decode one token, as the Backend methods do.
+    let mut caches = vec![KvCache::new(cfg.num_layers), cpu.new_cache()];
+    assert_eq!(caches[0].num_layers(), cfg.num_layers);
+    let got = cpu
+        .forward(None, &mut caches, &[(0, &ids[..4]), (1, &ids[..2])])
+        .unwrap();
+    assert!(rel_err(&got[0], &cpu.logits(&ids[..4]).unwrap()) < 1e-6);
+    let got = cpu.forward(None, &mut caches, &[(0, &ids[4..])]).unwrap();
+    assert!(rel_err(&got[0], &want) < 1e-5);
+    assert_eq!((caches[0].len(), caches[1].len()), (5, 2));
+    // A default cache has no layers: an input error, not a panic, and no cache is touched.
+    let mut bad = vec![cpu.new_cache(), KvCache::default()];
+    assert_eq!(bad[1].num_layers(), 0);
+    let e = cpu
+        .forward(None, &mut bad, &[(0, &ids[..]), (1, &ids[..])])
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Input(m) if m.contains("cache 1") && m.contains("layers")),
+        "{e}"
+    );
+    assert!(bad[0].is_empty());
+    let e = cpu
+        .forward(
+            Some(&KvCache::default()),
+            &mut caches[1..],
+            &[(0, &ids[..1])],
+        )
+        .unwrap_err();
+    assert!(
+        matches!(&e, Error::Input(m) if m.contains("prefix cache")),
+        "{e}"
+    );
+    assert_eq!(caches[1].len(), 2);
+    // A filled cache of a model with another kv width (or layer count) is rejected too.
+    let other_cfg = ModelConfig {
+        num_kv_heads: 4,
+        ..cfg.clone()
+    };
+    let od = model_dir(&other_cfg, Dtype::F32, 1, 14);
+    let other = CpuBackend::load(od.path()).unwrap();
+    let (foreign, _) = other.prefill(&ids[..3]).unwrap();
+    let mut v = vec![foreign.clone()];
+    let e = cpu.forward(None, &mut v, &[(0, &ids[..1])]).unwrap_err();
+    assert!(matches!(&e, Error::Input(m) if m.contains("kv_dim")), "{e}");
+    assert_eq!(v[0].len(), 3);
+    let e = cpu
+        .forward(Some(&foreign), &mut caches[..1], &[(0, &ids[..1])])
+        .unwrap_err();
+    assert!(matches!(e, Error::Input(_)), "{e}");
+    let mut three = vec![KvCache::new(cfg.num_layers + 1)];
+    assert!(matches!(
+        cpu.forward(None, &mut three, &[(0, &ids[..1])]),
+        Err(Error::Input(_))
+    ));
+    // An empty cache made for the same layer count works with any width.
+    let mut fresh = vec![other.new_cache()];
+    assert!(cpu.forward(None, &mut fresh, &[(0, &ids[..])]).is_ok());
+}
+
+#[test]
+fn subnormal_temperature_generates_like_greedy() {
+    // 1 / 1e-40 is inf in f32: with weights computed as exp((l - max) * (1 / t)) the top weight
+    // was NaN and the sampler picked a low-probability token. It now behaves as greedy decoding
+    // (random models have no exactly tied logits).
+    let cfg = tiny(Arch::Llama);
+    let d = model_dir(&cfg, Dtype::F32, 1, 17);
+    let mut cpu = CpuBackend::load(d.path()).unwrap();
+    let (prefix, sufs) = suffixes();
+    let greedy = GenerateConfig {
+        max_new_tokens: 5,
+        ..GenerateConfig::default()
+    };
+    let tiny_t = GenerateConfig {
+        sampling: Sampling::TopP {
+            temperature: 1e-40,
+            top_p: 0.9,
+        },
+        seed: 3,
+        ..greedy.clone()
+    };
+    assert_eq!(
+        cpu.generate_batch(&prefix, &sufs, &tiny_t).unwrap(),
+        cpu.generate_batch(&prefix, &sufs, &greedy).unwrap()
+    );
+}
+
+fn parse(v: &serde_json::Value) -> gpu_kernels::Result<ModelConfig> {
+    ModelConfig::from_json_bytes(&serde_json::to_vec(v).unwrap())
+}
+
+#[test]
+fn unimplemented_features_are_rejected_naming_the_field() {
+    let base = tiny(Arch::Llama).to_hf_json();
+    let with = |pairs: &[(&str, serde_json::Value)]| {
+        let mut v = base.clone();
+        for (k, x) in pairs {
+            v[*k] = x.clone();
+        }
+        v
+    };
+    let rejects = |v: serde_json::Value, field: &str| {
+        let e = parse(&v).unwrap_err();
+        assert!(
+            matches!(&e, Error::ConfigField { field: f, .. } if f == field),
+            "want `{field}`: {e}"
+        );
+    };
+    let yarn = serde_json::json!({"type": "yarn", "factor": 4.0,
+        "original_max_position_embeddings": 32768});
+    // A null `rope_parameters` no longer hides `rope_scaling`.
+    rejects(
+        with(&[
+            ("rope_parameters", serde_json::Value::Null),
+            ("rope_scaling", yarn.clone()),
+        ]),
+        "rope_scaling.type",
+    );
+    rejects(
+        with(&[
+            (
+                "rope_parameters",
+                serde_json::json!({"rope_type": "default", "rope_theta": 1e6}),
+            ),
+            (
+                "rope_scaling",
+                serde_json::json!({"rope_type": "linear", "factor": 2.0}),
+            ),
+        ]),
+        "rope_scaling.rope_type",
+    );
+    rejects(with(&[("rope_scaling", yarn)]), "rope_scaling.type");
+    rejects(with(&[("rope_scaling", 3.into())]), "rope_scaling");
+    rejects(
+        with(&[("rope_scaling", serde_json::json!({"rope_type": 1}))]),
+        "rope_scaling.rope_type",
+    );
+    rejects(with(&[("mlp_bias", true.into())]), "mlp_bias");
+    // Mistral's sliding window, when shorter than the declared context.
+    let mistral = |w: serde_json::Value| {
+        with(&[
+            ("model_type", "mistral".into()),
+            ("max_position_embeddings", 32768.into()),
+            ("sliding_window", w),
+        ])
+    };
+    rejects(mistral(4096.into()), "sliding_window");
+    rejects(mistral("big".into()), "sliding_window");
+    // Accepted: what the crate implements or what is a no-op.
+    for ok in [
+        mistral(serde_json::Value::Null),
+        mistral(32768.into()),
+        mistral(131072.into()),
+        with(&[("mlp_bias", false.into())]),
+        with(&[("rope_scaling", serde_json::json!({"rope_type": "default"}))]),
+        with(&[
+            ("rope_parameters", serde_json::Value::Null),
+            ("rope_scaling", serde_json::Value::Null),
+        ]),
+        // Qwen2's window is only used with use_sliding_window: true.
+        with(&[
+            ("model_type", "qwen2".into()),
+            ("sliding_window", 4096.into()),
+        ]),
+    ] {
+        parse(&ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+}
+
+#[test]
+fn real_configs_load_or_are_rejected_for_what_they_need() {
+    // Qwen2.5-0.5B-Instruct: a sliding_window that use_sliding_window: false turns off.
+    let qwen25 = br#"{"architectures": ["Qwen2ForCausalLM"], "attention_dropout": 0.0,
+      "bos_token_id": 151643, "eos_token_id": 151645, "hidden_act": "silu", "hidden_size": 896,
+      "initializer_range": 0.02, "intermediate_size": 4864, "max_position_embeddings": 32768,
+      "max_window_layers": 21, "model_type": "qwen2", "num_attention_heads": 14,
+      "num_hidden_layers": 24, "num_key_value_heads": 2, "rms_norm_eps": 1e-06,
+      "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": true,
+      "torch_dtype": "bfloat16", "transformers_version": "4.43.1", "use_cache": true,
+      "use_sliding_window": false, "vocab_size": 151936}"#;
+    let c = ModelConfig::from_json_bytes(qwen25).unwrap();
+    assert_eq!((c.arch, c.head_dim, c.num_kv_heads), (Arch::Qwen2, 64, 2));
+    // Mistral-7B-Instruct-v0.2: no window.
+    let mistral_v02 = br#"{"architectures": ["MistralForCausalLM"], "attention_dropout": 0.0,
+      "bos_token_id": 1, "eos_token_id": 2, "hidden_act": "silu", "hidden_size": 4096,
+      "initializer_range": 0.02, "intermediate_size": 14336, "max_position_embeddings": 32768,
+      "model_type": "mistral", "num_attention_heads": 32, "num_hidden_layers": 32,
+      "num_key_value_heads": 8, "rms_norm_eps": 1e-05, "rope_theta": 1000000.0,
+      "sliding_window": null, "tie_word_embeddings": false, "torch_dtype": "bfloat16",
+      "transformers_version": "4.36.0", "use_cache": true, "vocab_size": 32000}"#;
+    let c = ModelConfig::from_json_bytes(mistral_v02).unwrap();
+    assert_eq!((c.arch, c.rope_theta), (Arch::Llama, 1e6));
+    // Mistral-7B-v0.1: a 4096-token window in a 32768-token context.
+    let mistral_v01 = String::from_utf8_lossy(mistral_v02)
+        .replace("\"sliding_window\": null", "\"sliding_window\": 4096")
+        .replace("1000000.0", "10000.0");
+    let e = ModelConfig::from_json_bytes(mistral_v01.as_bytes()).unwrap_err();
+    assert!(e.to_string().contains("sliding_window"), "{e}");
+    // Llama-3.2-1B: llama3 RoPE scaling (and mlp_bias: false, which is fine).
+    let llama32 = br#"{"architectures": ["LlamaForCausalLM"], "attention_bias": false,
+      "attention_dropout": 0.0, "bos_token_id": 128000, "eos_token_id": 128001, "head_dim": 64,
+      "hidden_act": "silu", "hidden_size": 2048, "initializer_range": 0.02,
+      "intermediate_size": 8192, "max_position_embeddings": 131072, "mlp_bias": false,
+      "model_type": "llama", "num_attention_heads": 32, "num_hidden_layers": 16,
+      "num_key_value_heads": 8, "pretraining_tp": 1, "rms_norm_eps": 1e-05,
+      "rope_scaling": {"factor": 32.0, "high_freq_factor": 4.0, "low_freq_factor": 1.0,
+        "original_max_position_embeddings": 8192, "rope_type": "llama3"},
+      "rope_theta": 500000.0, "tie_word_embeddings": true, "torch_dtype": "bfloat16",
+      "transformers_version": "4.45.0.dev0", "use_cache": true, "vocab_size": 128256}"#;
+    let e = ModelConfig::from_json_bytes(llama32).unwrap_err();
+    assert!(
+        matches!(&e, Error::ConfigField { field, msg } if field == "rope_scaling.rope_type" && msg.contains("llama3")),
+        "{e}"
+    );
+    let unscaled = String::from_utf8_lossy(llama32)
+        .replace("\"rope_type\": \"llama3\"", "\"rope_type\": \"default\"");
+    let c = ModelConfig::from_json_bytes(unscaled.as_bytes()).unwrap();
+    assert_eq!((c.head_dim, c.tie_word_embeddings), (64, Some(true)));
 }

@@ -26,11 +26,22 @@ const FIELDS: &[&str] = &[
     "rms_norm_eps",
     "rope_theta",
     "rope_parameters",
+    "rope_scaling",
+    "sliding_window",
+    "mlp_bias",
     "tie_word_embeddings",
     "eos_token_id",
     "attention_bias",
     "hidden_act",
 ];
+
+fn json_kind() -> impl Strategy<Value = serde_json::Value> {
+    prop_oneof![
+        Just(serde_json::Value::Null),
+        Just(serde_json::Value::from(3)),
+        prop::sample::select(vec!["default", "linear", "yarn"]).prop_map(serde_json::Value::from),
+    ]
+}
 
 fn json_value() -> impl Strategy<Value = serde_json::Value> {
     prop_oneof![
@@ -40,11 +51,12 @@ fn json_value() -> impl Strategy<Value = serde_json::Value> {
         (0u64..5000).prop_map(serde_json::Value::from),
         any::<f64>().prop_map(|f| serde_json::json!(f)),
         prop::sample::select(vec![
-            "qwen3", "qwen2", "llama", "silu", "x", "default", "yarn"
+            "qwen3", "qwen2", "llama", "mistral", "silu", "x", "default", "yarn"
         ])
         .prop_map(serde_json::Value::from),
         prop::collection::vec(0u64..200_000, 0..3).prop_map(serde_json::Value::from),
         (0u64..5000).prop_map(|t| serde_json::json!({"rope_type": "default", "rope_theta": t})),
+        json_kind().prop_map(|k| serde_json::json!({"type": k, "factor": 2.0})),
     ]
 }
 

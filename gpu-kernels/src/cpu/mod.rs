@@ -19,6 +19,10 @@ use crate::weights::TensorStore;
 use ops::{dot, inv_freq, matmul, rmsnorm_rows, rope_head, silu};
 
 /// The KV cache of one sequence: per layer, keys and values `[len, kv_dim]`.
+///
+/// Make one with [`KvCache::new`] (or [`CpuBackend::new_cache`]) for the model it will be used
+/// with. [`KvCache::default`] has zero layers: [`CpuBackend::forward`] rejects it (with
+/// [`Error::Input`]) for any model, as it rejects a cache filled by a model of another shape.
 #[derive(Debug, Clone, Default)]
 pub struct KvCache {
     k: Vec<Vec<f32>>,
@@ -27,12 +31,40 @@ pub struct KvCache {
 }
 
 impl KvCache {
-    fn new(layers: usize) -> Self {
+    /// An empty cache for a model of `layers` decoder layers (`ModelConfig::num_layers`).
+    pub fn new(layers: usize) -> Self {
         KvCache {
             k: vec![Vec::new(); layers],
             v: vec![Vec::new(); layers],
             len: 0,
         }
+    }
+    /// Number of decoder layers the cache holds (0 for [`KvCache::default`]).
+    pub fn num_layers(&self) -> usize {
+        self.k.len()
+    }
+    /// Checks that the cache fits a model of `layers` layers and `kv_dim` key/value width.
+    fn check(&self, layers: usize, kv_dim: usize, what: &dyn std::fmt::Display) -> Result<()> {
+        if self.k.len() != layers || self.v.len() != layers {
+            return Err(Error::input(format!(
+                "{what} has {} layers, the model has {layers} (make it with KvCache::new or \
+                 CpuBackend::new_cache)",
+                self.k.len()
+            )));
+        }
+        let want = self.len * kv_dim;
+        for (l, (k, v)) in self.k.iter().zip(&self.v).enumerate() {
+            if k.len() != want || v.len() != want {
+                return Err(Error::input(format!(
+                    "{what}: layer {l} holds {} keys and {} values, expected {want} \
+                     ({} positions of kv_dim {kv_dim}): made for another model",
+                    k.len(),
+                    v.len(),
+                    self.len
+                )));
+            }
+        }
+        Ok(())
     }
     /// Number of cached positions.
     pub fn len(&self) -> usize {
@@ -67,12 +99,22 @@ impl CpuBackend {
         Ok(CpuBackend { cfg, w, inv_freq })
     }
 
+    /// An empty KV cache for this model (`KvCache::new(config.num_layers)`).
+    pub fn new_cache(&self) -> KvCache {
+        KvCache::new(self.cfg.num_layers)
+    }
+
     /// Runs new tokens for several sequences at once (a ragged batch) and returns the logits of the
     /// last new token of each entry.
     ///
     /// `batch[b] = (c, tokens)` appends `tokens` to `caches[c]` (each `c` at most once). Every
     /// sequence attends to the shared `prefix` cache first (positions `0..prefix.len`), then to its
     /// own cache.
+    ///
+    /// Returns [`Error::Input`] (and changes no cache) when an entry is out of range, empty or
+    /// repeated, a token is outside the vocabulary, or the prefix cache or a batch entry's cache
+    /// does not fit the model (wrong number of layers, as [`KvCache::default`] has, or keys and
+    /// values of another width).
     pub fn forward(
         &self,
         prefix: Option<&KvCache>,
@@ -82,6 +124,9 @@ impl CpuBackend {
         let cfg = &self.cfg;
         let (h, qd, kvd, hd) = (cfg.hidden_size, cfg.q_dim(), cfg.kv_dim(), cfg.head_dim);
         let plen = prefix.map_or(0, |p| p.len);
+        if let Some(p) = prefix {
+            p.check(cfg.num_layers, kvd, &"prefix cache")?;
+        }
         // Pack the tokens: (cache index, position in own cache).
         let mut toks: Vec<(usize, usize)> = Vec::new();
         let mut ids: Vec<u32> = Vec::new();
@@ -94,6 +139,7 @@ impl CpuBackend {
                 )));
             }
             seen[c] = true;
+            caches[c].check(cfg.num_layers, kvd, &format_args!("cache {c}"))?;
             for (j, &id) in t.iter().enumerate() {
                 if id as usize >= cfg.vocab_size {
                     return Err(Error::input(format!(
@@ -214,7 +260,7 @@ impl CpuBackend {
 
     /// Prefills `ids` into a fresh cache (used for a shared prefix).
     pub fn prefill(&self, ids: &[u32]) -> Result<(KvCache, Vec<f32>)> {
-        let mut caches = vec![KvCache::new(self.cfg.num_layers)];
+        let mut caches = vec![self.new_cache()];
         let mut l = self.forward(None, &mut caches, &[(0, ids)])?;
         Ok((caches.pop().expect("one"), l.pop().expect("one")))
     }
@@ -243,7 +289,7 @@ impl Backend for CpuBackend {
         } else {
             Some(self.prefill(prefix)?.0)
         };
-        let mut caches = vec![KvCache::new(self.cfg.num_layers); suffixes.len()];
+        let mut caches = vec![self.new_cache(); suffixes.len()];
         let batch: Vec<(usize, &[u32])> = suffixes
             .iter()
             .enumerate()
@@ -270,7 +316,7 @@ impl Backend for CpuBackend {
         } else {
             Some(self.prefill(prefix)?.0)
         };
-        let mut caches = vec![KvCache::new(self.cfg.num_layers); n];
+        let mut caches = vec![self.new_cache(); n];
         let batch: Vec<(usize, &[u32])> = suffixes
             .iter()
             .enumerate()

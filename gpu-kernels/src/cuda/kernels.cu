@@ -331,7 +331,9 @@ extern "C" __global__ void residual_add(float* x, const float* y, long long n) {
 }
 
 // ---------------------------------------------------------------- sampling
-// Must match src/sampling.rs exactly in algorithm. One block of 1024 threads per row.
+// Must match src/sampling.rs exactly in algorithm and in the order of every float sum (the CPU
+// sampler replays block_sum, the threshold search and the per-thread buckets below). One block of
+// SAMPLE_THREADS = 1024 threads per row.
 __device__ __forceinline__ unsigned long long mix64(unsigned long long z) {
     z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
     z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
@@ -394,11 +396,12 @@ extern "C" __global__ void __launch_bounds__(1024) sample_rows(float* logits, in
         if (threadIdx.x == 0) out[blockIdx.x] = (unsigned int)mi;
         return;
     }
-    float inv_t = 1.0f / temperature;
+    // A true division, as in src/sampling.rs: `* (1 / temperature)` overflows to inf for a tiny
+    // temperature and the top weight would be 0 * inf = NaN. Here the argument is in [-inf, 0].
     float z = 0.0f;
     for (int i = threadIdx.x; i < V; i += blockDim.x) {
         float x = row[i];
-        float w = isnan(x) ? 0.0f : expf((x - mv) * inv_t);
+        float w = isnan(x) ? 0.0f : expf((x - mv) / temperature);
         row[i] = w;
         z += w;
     }
@@ -445,13 +448,20 @@ extern "C" __global__ void __launch_bounds__(1024) sample_rows(float* logits, in
     __shared__ int chosen;
     if (threadIdx.x == 0) chosen = (li == 0x7fffffff) ? mi : li;
     __syncthreads();
+    // The bucket of this thread is [acc, acc + local); the buckets tile [0, total) exactly, since
+    // scan[k + 1] was computed as the same float sum scan[k] + local. Inside the bucket, the
+    // running sum restarts from 0 in the order `local` was summed, and is compared as acc + run:
+    // at the bucket's last nucleus index run == local bit for bit, so acc + run > r there and a
+    // token of this bucket is always chosen. (Adding the weights one by one onto acc instead
+    // rounds differently and can end below acc + local, missing r.)
     float acc = scan[threadIdx.x];
     if (acc <= r && r < acc + local) {
+        float run = 0.0f;
         for (int i = b0; i < b1; ++i) {
             float w = row[i];
             if (w >= t) {
-                acc += w;
-                if (acc > r) { chosen = i; break; }
+                run += w;
+                if (acc + run > r) { chosen = i; break; }
             }
         }
     }

@@ -881,7 +881,8 @@ impl CudaBackend {
         self.launch(
             &self.k.sample,
             (rows as u32, 1, 1),
-            1024,
+            // The CPU sampler reproduces the kernel's sums for this block size.
+            crate::sampling::SAMPLE_THREADS as u32,
             0,
             &[
                 A::P(self.p(&self.s.logits)),
