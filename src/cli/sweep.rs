@@ -78,7 +78,7 @@ pub struct RunArgs {
     /// Output folder (a sharded run writes into `OUT/shard-IIII-of-NNNN/`).
     #[arg(long, required = true)]
     pub out: Option<PathBuf>,
-    /// Worker threads (0: one per core).
+    /// Worker threads (0: one per core; at most 4096).
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Run only shard I of N (`I/N`, 0-based). Without it, SLURM_ARRAY_TASK_ID/COUNT or a
@@ -97,6 +97,7 @@ pub struct RunArgs {
     pub resume: bool,
     /// Parameter axis `key=v1,v2` (repeatable; the grid takes the cross product). Keys:
     /// max_steps, decision_interval_s, duration_s, remediation_windows, throughput_ratio.
+    /// Every value is checked before anything runs; a value given twice is an error.
     #[arg(long = "param")]
     pub params: Vec<String>,
     /// Progress display.
@@ -204,11 +205,20 @@ fn run_sweep(a: RunArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_summary(summary: &[::sweep::SummaryRow]) {
-    let ci = |c: &Option<::sweep::MeanCi>| match c {
-        Some(c) => format!("{:>9.3} [{:.3}, {:.3}]", c.mean, c.lo, c.hi),
+/// A mean and its interval for the summary table: `mean [lo, hi]`, the mean alone where there
+/// is no interval (fewer than 2 values), `-` where there is no value.
+fn fmt_ci(c: &Option<::sweep::MeanCi>) -> String {
+    match c {
+        Some(c) => match c.interval() {
+            Some((lo, hi)) => format!("{:>9.3} [{lo:.3}, {hi:.3}]", c.mean),
+            None => format!("{:>9.3} [no CI, n={}]", c.mean, c.n),
+        },
         None => format!("{:>9}", "-"),
-    };
+    }
+}
+
+fn print_summary(summary: &[::sweep::SummaryRow]) {
+    let ci = fmt_ci;
     println!(
         "{:<32} {:<10} {:>3} {:>5}  {:<32} {:<28}",
         "scenario", "policy", "ovr", "n", "return [95% CI]", "recovered [95% CI]"
@@ -223,5 +233,119 @@ fn print_summary(summary: &[::sweep::SummaryRow]) {
             ci(&s.ret),
             ci(&s.recovery)
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Debug, clap::Parser)]
+    enum Top {
+        Sweep(SweepArgs),
+    }
+
+    /// Runs `blastradius sweep ARGS...`; the error as main.rs prints it (`{:#}`).
+    fn sweep_cli(args: &[&str]) -> Result<(), String> {
+        let Top::Sweep(a) = Top::try_parse_from(
+            ["blastradius", "sweep", "--progress", "off", "--no-fsync"]
+                .iter()
+                .chain(args),
+        )
+        .map_err(|e| e.to_string())?;
+        run(a).map_err(|e| format!("{e:#}"))
+    }
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("br-sweep-cli-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d
+    }
+
+    #[test]
+    fn huge_grid_is_refused_and_writes_nothing() {
+        let out = tmp("huge");
+        let o = out.to_str().unwrap();
+        let e = sweep_cli(&[
+            "--scenario",
+            "a",
+            "--policy",
+            "p",
+            "--seeds",
+            "0..18446744073709551615",
+            "--out",
+            o,
+            "--fake-work",
+            "0",
+        ])
+        .unwrap_err();
+        assert!(e.contains("--seeds") && e.contains("100000000"), "{e}");
+        assert!(!out.exists());
+    }
+
+    #[test]
+    fn bad_params_and_threads_are_refused_before_writing() {
+        let out = tmp("param");
+        let o = out.to_str().unwrap();
+        for extra in [
+            ["--param", "throughput_ratio=nan"],
+            ["--param", "foo=1"],
+            ["--param", "max_steps=5,5"],
+            ["--threads", "5000"],
+        ] {
+            let mut args = vec![
+                "--scenario",
+                "retry-storm",
+                "--policy",
+                "noop",
+                "--seeds",
+                "0..2",
+                "--out",
+                o,
+            ];
+            args.extend(extra);
+            let e = sweep_cli(&args).unwrap_err();
+            let flag = extra[0];
+            assert!(e.contains(flag), "{extra:?}: {e}");
+            assert!(!out.exists(), "{extra:?}: nothing may be written");
+        }
+    }
+
+    #[test]
+    fn io_error_cause_is_printed_once() {
+        let dir = tmp("io");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("afile");
+        std::fs::write(&file, "").unwrap();
+        let out = file.join("x");
+        let e = sweep_cli(&[
+            "--scenario",
+            "a",
+            "--policy",
+            "p",
+            "--seeds",
+            "0..2",
+            "--out",
+            out.to_str().unwrap(),
+            "--fake-work",
+            "0",
+        ])
+        .unwrap_err();
+        // The OS's message, e.g. "Not a directory (os error 20)": once, not twice.
+        let os = std::fs::create_dir_all(&out).unwrap_err().to_string();
+        assert_eq!(e.matches(&os).count(), 1, "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn summary_table_shows_no_interval_for_one_value() {
+        let one = ::sweep::bootstrap_mean_ci(&[2.0], "x");
+        let s = fmt_ci(&one);
+        assert!(s.contains("2.000") && s.contains("no CI, n=1"), "{s}");
+        assert!(!s.contains("NaN"));
+        let two = fmt_ci(&::sweep::wilson_ci(0, 3));
+        assert!(two.contains("[0.000, 0.561]"), "{two}");
+        assert_eq!(fmt_ci(&None).trim(), "-");
     }
 }

@@ -22,6 +22,10 @@ pub const MANIFEST: &str = "sweep.json";
 /// File name of the journal of finished episodes.
 pub const JOURNAL: &str = "journal.jsonl";
 
+/// The most worker threads a sweep may ask for ([`SweepOptions::threads`]); more is refused
+/// with [`SweepError::InvalidArg`] rather than silently capped.
+pub const MAX_THREADS: usize = 4096;
+
 /// The contents of `sweep.json`: which sweep (and which shard of it) a folder holds.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -34,16 +38,22 @@ pub struct Manifest {
 }
 
 impl Manifest {
-    /// Reads `DIR/sweep.json`; `Ok(None)` when absent.
+    /// Reads `DIR/sweep.json`; `Ok(None)` when absent. A recorded grid of more than
+    /// [`crate::MAX_EPISODES`] episodes is refused ([`SweepError::BadFile`]).
     pub fn read(dir: &Path) -> Result<Option<Manifest>> {
         let path = dir.join(MANIFEST);
         match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice(&b)
-                .map(Some)
-                .map_err(|e| SweepError::BadFile {
+            Ok(b) => {
+                let m: Manifest = serde_json::from_slice(&b).map_err(|e| SweepError::BadFile {
+                    path: path.clone(),
+                    reason: e.to_string(),
+                })?;
+                m.spec.check_size().map_err(|e| SweepError::BadFile {
                     path,
                     reason: e.to_string(),
-                }),
+                })?;
+                Ok(Some(m))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(SweepError::io(path, e)),
         }
@@ -59,7 +69,8 @@ impl Manifest {
 /// How to run a sweep.
 #[derive(Debug, Clone)]
 pub struct SweepOptions {
-    /// Worker threads; 0 means one per available core.
+    /// Worker threads; 0 means one per available core (at most [`MAX_THREADS`]). More than
+    /// [`MAX_THREADS`] is an error.
     pub threads: usize,
     /// Run only this shard (its output goes to `OUT/shard-IIII-of-NNNN/`); a 1-shard split
     /// is the same as none.
@@ -123,6 +134,12 @@ pub fn output_dir(out: &Path, shard: Option<Shard>) -> PathBuf {
 /// or the order of completion (only the `wall_s` column does). If some episodes fail, the
 /// others are kept in the journal, no final file is written, and
 /// [`SweepError::EpisodesFailed`] is returned; `resume` then runs only what is missing.
+///
+/// Before anything is written (so a refused sweep leaves no `sweep.json` behind to block a
+/// corrected run), the spec is checked ([`SweepSpec::validate`], e.g. at most
+/// [`crate::MAX_EPISODES`] episodes), the thread count (at most [`MAX_THREADS`]), every
+/// (scenario, policy) pair ([`EpisodeRunner::check`]) and every parameter axis for every
+/// scenario ([`EpisodeRunner::check_param`]).
 pub fn run_sweep(
     spec: &SweepSpec,
     out: &Path,
@@ -132,6 +149,14 @@ pub fn run_sweep(
     let t0 = Instant::now();
     let shard = opts.shard.filter(|s| s.count > 1);
     let dir = output_dir(out, shard);
+    spec.validate()?;
+    if opts.threads > MAX_THREADS {
+        return Err(SweepError::InvalidArg {
+            field: "--threads",
+            value: opts.threads.to_string(),
+            reason: format!("at most {MAX_THREADS} (0: one per core)"),
+        });
+    }
     for s in &spec.scenarios {
         for p in &spec.policies {
             runner.check(s, p).map_err(|reason| SweepError::Invalid {
@@ -139,6 +164,15 @@ pub fn run_sweep(
                 policy: p.clone(),
                 reason,
             })?;
+        }
+        for axis in &spec.params {
+            runner
+                .check_param(s, axis)
+                .map_err(|reason| SweepError::InvalidArg {
+                    field: "--param",
+                    value: axis.to_string(),
+                    reason,
+                })?;
         }
     }
     std::fs::create_dir_all(&dir).map_err(|e| SweepError::io(&dir, e))?;
@@ -172,11 +206,12 @@ pub fn run_sweep(
     } else {
         journal::Loaded::default()
     };
-    let jobs: Vec<_> = spec
-        .jobs()
-        .into_iter()
-        .filter(|j| shard.is_none_or(|s| s.owns(j)))
-        .collect();
+    // A shard builds only its own share of the grid.
+    let jobs = match shard {
+        Some(s) => spec.jobs_strided(u64::from(s.index), u64::from(s.count)),
+        None => spec.jobs(),
+    };
+    debug_assert!(jobs.iter().all(|j| shard.is_none_or(|s| s.owns(j))));
     let total = jobs.len();
     let mut done: BTreeMap<EpisodeKey, EpisodeRow> = BTreeMap::new();
     let mut pending = Vec::new();
@@ -201,6 +236,7 @@ pub fn run_sweep(
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
+            .min(MAX_THREADS)
     } else {
         opts.threads
     };
@@ -393,24 +429,26 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
             )));
         }
     }
-    let jobs = spec.jobs();
-    let missing: Vec<&EpisodeKey> = jobs
-        .iter()
-        .map(|j| &j.key)
-        .filter(|k| !rows.contains_key(k))
-        .collect();
-    if let Some(first) = missing.first() {
+    // Walk the grid one episode at a time instead of building it.
+    let grid = spec.len();
+    let mut missing = 0u64;
+    let mut first_missing = None;
+    for i in 0..grid {
+        let Some(j) = spec.job_at(i) else { break };
+        if !rows.contains_key(&j.key) {
+            missing += 1;
+            first_missing.get_or_insert(j.key);
+        }
+    }
+    if let Some(first) = first_missing {
         return Err(SweepError::Merge(format!(
-            "{} of {} episodes missing, first {first}",
-            missing.len(),
-            jobs.len()
+            "{missing} of {grid} episodes missing, first {first}"
         )));
     }
-    if rows.len() != jobs.len() {
+    if rows.len() as u64 != grid {
         return Err(SweepError::Merge(format!(
-            "{} rows for a grid of {} episodes (rows from another sweep?)",
+            "{} rows for a grid of {grid} episodes (rows from another sweep?)",
             rows.len(),
-            jobs.len()
         )));
     }
     std::fs::create_dir_all(out).map_err(|e| SweepError::io(out, e))?;

@@ -8,13 +8,16 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum SweepError {
     /// An I/O error on a named file or folder.
-    #[error("{path}: {source}")]
+    ///
+    /// The message is `PATH: CAUSE`. The cause is part of the message only: it is not also
+    /// returned by [`std::error::Error::source`], so that printing the error chain (anyhow's
+    /// `{:#}`) shows it once.
+    #[error("{path}: {cause}")]
     Io {
         /// The file or folder.
         path: PathBuf,
-        /// The underlying error.
-        #[source]
-        source: std::io::Error,
+        /// The underlying error (in the message, not the error chain).
+        cause: std::io::Error,
     },
     /// A malformed command-line or specification value (`--seeds`, `--shard`, `--param` ...).
     #[error("invalid {field} {value:?}: {reason}")]
@@ -106,10 +109,28 @@ impl SweepError {
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> SweepError {
         SweepError::Io {
             path: path.into(),
-            source,
+            cause: source,
         }
     }
 }
 
 /// Shorthand for results of this crate.
 pub type Result<T, E = SweepError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The cause of an I/O error appears once when the chain is printed, as main.rs does
+    /// (`{:#}` of an anyhow error).
+    #[test]
+    fn io_cause_is_printed_once() {
+        let e = SweepError::io(
+            "afile/x",
+            std::io::Error::new(std::io::ErrorKind::NotADirectory, "Not a directory"),
+        );
+        assert!(std::error::Error::source(&e).is_none());
+        let shown = format!("{:#}", anyhow::Error::from(e));
+        assert_eq!(shown, "afile/x: Not a directory");
+    }
+}

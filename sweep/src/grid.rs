@@ -106,15 +106,50 @@ impl ParamAxis {
             return Err(bad("empty key"));
         }
         let values: Vec<String> = vals.split(',').map(|v| v.trim().to_string()).collect();
-        if values.iter().any(|v| v.is_empty()) {
-            return Err(bad("empty value"));
-        }
-        Ok(ParamAxis {
+        let axis = ParamAxis {
             key: key.to_string(),
             values,
-        })
+        };
+        axis.check().map_err(|reason| bad(&reason))?;
+        Ok(axis)
+    }
+
+    /// Checks the axis: a non-empty key and at least one value, no empty value, and no value
+    /// given twice (`max_steps=5,5` would run the same episodes twice: it is refused, not
+    /// deduplicated). Values are compared as written; a runner that reads `5` and `05` as the
+    /// same setting refuses those in [`crate::EpisodeRunner::check_param`].
+    pub fn check(&self) -> Result<(), String> {
+        if self.key.trim().is_empty() {
+            return Err("empty key".into());
+        }
+        if self.values.is_empty() {
+            return Err("no value".into());
+        }
+        if self.values.iter().any(|v| v.trim().is_empty()) {
+            return Err("empty value".into());
+        }
+        for (i, v) in self.values.iter().enumerate() {
+            if self.values[..i].contains(v) {
+                return Err(format!(
+                    "value {v:?} given twice (it would run the same episodes twice)"
+                ));
+            }
+        }
+        Ok(())
     }
 }
+
+impl fmt::Display for ParamAxis {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}={}", self.key, self.values.join(","))
+    }
+}
+
+/// The most episodes one sweep may have: [`SweepSpec::new`] refuses bigger grids (split them
+/// into several sweeps, e.g. by seed range). A sweep keeps its grid, its rows and its summary
+/// in memory (about a kilobyte per episode), so even this many needs a large machine;
+/// sharding divides that by the shard count.
+pub const MAX_EPISODES: u64 = 100_000_000;
 
 /// What to sweep. Build it with [`SweepSpec::new`], which puts it in canonical form (scenarios
 /// and policies sorted and deduplicated, parameter axes sorted by key), so that the same grid
@@ -132,16 +167,43 @@ pub struct SweepSpec {
 }
 
 impl SweepSpec {
-    /// Builds a canonical spec; fails on an empty list or a parameter key given twice.
+    /// Builds a canonical spec. Fails ([`SweepError::InvalidArg`], naming the argument) on an
+    /// empty list or seed range, a parameter key given twice, a parameter axis that fails
+    /// [`ParamAxis::check`] (e.g. a value given twice), or a grid of more than
+    /// [`MAX_EPISODES`] episodes; see [`SweepSpec::validate`].
     pub fn new(
         scenarios: Vec<String>,
         policies: Vec<String>,
         seeds: SeedRange,
         params: Vec<ParamAxis>,
     ) -> Result<SweepSpec> {
-        let canon = |mut v: Vec<String>, field: &'static str| {
+        let canon = |mut v: Vec<String>| {
             v.sort();
             v.dedup();
+            v
+        };
+        let mut params = params;
+        params.sort_by(|a, b| a.key.cmp(&b.key));
+        let spec = SweepSpec {
+            scenarios: canon(scenarios),
+            policies: canon(policies),
+            seeds,
+            params,
+        };
+        spec.validate()?;
+        Ok(spec)
+    }
+
+    /// Checks a spec (one built field by field, or read from a file): at least one non-empty
+    /// scenario and policy name, a non-empty seed range, unique parameter keys, each
+    /// axis valid ([`ParamAxis::check`]), and at most [`MAX_EPISODES`] episodes in the grid
+    /// (sizes computed with overflow checks). It does not check that the lists are sorted
+    /// (the canonical form [`SweepSpec::new`] gives).
+    pub fn validate(&self) -> Result<()> {
+        for (v, field) in [
+            (&self.scenarios, "--scenario"),
+            (&self.policies, "--policy"),
+        ] {
             if v.is_empty() || v.iter().any(|s| s.is_empty()) {
                 return Err(SweepError::InvalidArg {
                     field,
@@ -149,31 +211,76 @@ impl SweepSpec {
                     reason: "at least one non-empty name is needed".into(),
                 });
             }
-            Ok(v)
-        };
-        let mut params = params;
-        params.sort_by(|a, b| a.key.cmp(&b.key));
-        for w in params.windows(2) {
-            if w[0].key == w[1].key {
+        }
+        let mut keys = std::collections::BTreeSet::new();
+        for a in &self.params {
+            if !keys.insert(a.key.as_str()) {
                 return Err(SweepError::InvalidArg {
                     field: "--param",
-                    value: w[0].key.clone(),
+                    value: a.key.clone(),
                     reason: "parameter given twice".into(),
                 });
             }
         }
-        if seeds.is_empty() {
+        for a in &self.params {
+            a.check().map_err(|reason| SweepError::InvalidArg {
+                field: "--param",
+                value: a.to_string(),
+                reason,
+            })?;
+        }
+        if self.seeds.is_empty() {
             return Err(SweepError::InvalidArg {
                 field: "--seeds",
-                value: seeds.to_string(),
+                value: self.seeds.to_string(),
                 reason: "empty range".into(),
             });
         }
-        Ok(SweepSpec {
-            scenarios: canon(scenarios, "--scenario")?,
-            policies: canon(policies, "--policy")?,
-            seeds,
-            params,
+        self.check_size()
+    }
+
+    /// Refuses grids of more than [`MAX_EPISODES`] episodes, naming the biggest factor.
+    pub(crate) fn check_size(&self) -> Result<()> {
+        if self.checked_len().is_some_and(|n| n <= MAX_EPISODES) {
+            return Ok(());
+        }
+        let s = self.scenarios.len() as u128;
+        let p = self.policies.len() as u128;
+        let n = self.seeds.len() as u128;
+        let o = self
+            .params
+            .iter()
+            .try_fold(1u128, |acc, a| acc.checked_mul(a.values.len() as u128));
+        let total = o
+            .and_then(|o| o.checked_mul(s))
+            .and_then(|x| x.checked_mul(p))
+            .and_then(|x| x.checked_mul(n));
+        let total = match total {
+            Some(t) => t.to_string(),
+            None => "more than 2^128".to_string(),
+        };
+        let combos = match o {
+            Some(o) => o.to_string(),
+            None => "more than 2^128".to_string(),
+        };
+        let (field, value) = if o.is_none_or(|o| o > n && o > s && o > p) {
+            let params: Vec<String> = self.params.iter().map(|a| a.to_string()).collect();
+            ("--param", params.join(" "))
+        } else if n >= s && n >= p {
+            ("--seeds", self.seeds.to_string())
+        } else if s >= p {
+            ("--scenario", format!("{s} scenarios"))
+        } else {
+            ("--policy", format!("{p} policies"))
+        };
+        Err(SweepError::InvalidArg {
+            field,
+            value,
+            reason: format!(
+                "the grid has {s} scenarios x {p} policies x {n} seeds x {combos} parameter \
+                 combinations = {total} episodes, more than the limit of {MAX_EPISODES} \
+                 (sweep::MAX_EPISODES); split it into several sweeps, e.g. by seed range"
+            ),
         })
     }
 
@@ -182,7 +289,7 @@ impl SweepSpec {
     pub fn overrides(&self) -> Vec<BTreeMap<String, String>> {
         let mut out = vec![BTreeMap::new()];
         for axis in &self.params {
-            let mut next = Vec::with_capacity(out.len() * axis.values.len());
+            let mut next = Vec::with_capacity(out.len().saturating_mul(axis.values.len()));
             for base in &out {
                 for v in &axis.values {
                     let mut m = base.clone();
@@ -195,10 +302,33 @@ impl SweepSpec {
         out
     }
 
-    /// Number of episodes in the grid.
+    /// Number of parameter overrides (the product of the axis lengths); `None` on overflow.
+    fn checked_overrides(&self) -> Option<u64> {
+        self.params
+            .iter()
+            .try_fold(1u64, |acc, a| acc.checked_mul(a.values.len() as u64))
+    }
+
+    /// Number of episodes in the grid, or `None` when it does not fit in a `u64` (only
+    /// possible for a spec not built with [`SweepSpec::new`], which refuses more than
+    /// [`MAX_EPISODES`]).
+    pub fn checked_len(&self) -> Option<u64> {
+        (self.scenarios.len() as u64)
+            .checked_mul(self.policies.len() as u64)?
+            .checked_mul(self.seeds.len())?
+            .checked_mul(self.checked_overrides()?)
+    }
+
+    /// Number of episodes in the grid; `u64::MAX` when that overflows (see
+    /// [`SweepSpec::checked_len`]), so that a non-empty grid is never reported empty.
     pub fn len(&self) -> u64 {
-        let o: u64 = self.params.iter().map(|a| a.values.len() as u64).product();
-        self.scenarios.len() as u64 * self.policies.len() as u64 * self.seeds.len() * o
+        self.checked_len().unwrap_or_else(|| {
+            let empty = self.scenarios.is_empty()
+                || self.policies.is_empty()
+                || self.seeds.is_empty()
+                || self.params.iter().any(|a| a.values.is_empty());
+            if empty { 0 } else { u64::MAX }
+        })
     }
 
     /// True when the grid is empty (never for a spec built with [`SweepSpec::new`]).
@@ -206,11 +336,71 @@ impl SweepSpec {
         self.len() == 0
     }
 
+    /// The episode at position `index` of the canonical order (see [`SweepSpec::jobs`]),
+    /// computed without building the grid; `None` past the end.
+    pub fn job_at(&self, index: u64) -> Option<EpisodeJob> {
+        if index >= self.checked_len()? {
+            return None;
+        }
+        let o = self.checked_overrides()?;
+        let mut rest = index;
+        let mut override_index = rest % o;
+        rest /= o;
+        let seed = self.seeds.start + rest % self.seeds.len();
+        rest /= self.seeds.len();
+        let np = self.policies.len() as u64;
+        let policy = &self.policies[(rest % np) as usize];
+        let scenario = &self.scenarios[(rest / np) as usize];
+        let oi = u32::try_from(override_index).ok()?;
+        let mut params = BTreeMap::new();
+        for axis in self.params.iter().rev() {
+            let len = axis.values.len() as u64;
+            params.insert(
+                axis.key.clone(),
+                axis.values[(override_index % len) as usize].clone(),
+            );
+            override_index /= len;
+        }
+        Some(EpisodeJob {
+            index,
+            key: EpisodeKey {
+                scenario: scenario.clone(),
+                policy: policy.clone(),
+                seed,
+                override_index: oi,
+            },
+            params,
+        })
+    }
+
+    /// The episodes of every `step`-th position from `first` (`first`, `first + step`, ...) in
+    /// canonical order, built one by one: a shard's share of the grid without the whole grid
+    /// in memory. `step` 0 counts as 1. Meant for specs that passed [`SweepSpec::validate`].
+    pub fn jobs_strided(&self, first: u64, step: u64) -> Vec<EpisodeJob> {
+        let len = self.len();
+        let step = step.max(1);
+        let count = len.saturating_sub(first).div_ceil(step);
+        let mut out = Vec::with_capacity(count.min(MAX_EPISODES) as usize);
+        let mut i = first;
+        while i < len {
+            match self.job_at(i) {
+                Some(j) => out.push(j),
+                None => break,
+            }
+            i = match i.checked_add(step) {
+                Some(n) => n,
+                None => break,
+            };
+        }
+        out
+    }
+
     /// All episodes in canonical order: scenario, then policy, then seed, then override.
-    /// `EpisodeJob::index` is the position in this order.
+    /// `EpisodeJob::index` is the position in this order. The whole grid is built in memory:
+    /// call it on specs that passed [`SweepSpec::validate`] (at most [`MAX_EPISODES`]).
     pub fn jobs(&self) -> Vec<EpisodeJob> {
         let overrides = self.overrides();
-        let mut jobs = Vec::with_capacity(self.len() as usize);
+        let mut jobs = Vec::with_capacity(self.len().min(MAX_EPISODES) as usize);
         for s in &self.scenarios {
             for p in &self.policies {
                 for seed in self.seeds.start..self.seeds.end {

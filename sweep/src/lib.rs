@@ -55,15 +55,15 @@ mod sim;
 mod stats;
 
 pub use engine::{
-    JOURNAL, MANIFEST, Manifest, MergeOutcome, SweepOptions, SweepOutcome, compare_dirs, merge,
-    output_dir, run_sweep,
+    JOURNAL, MANIFEST, MAX_THREADS, Manifest, MergeOutcome, SweepOptions, SweepOutcome,
+    compare_dirs, merge, output_dir, run_sweep,
 };
 pub use error::{Result, SweepError};
-pub use grid::{EpisodeJob, EpisodeKey, ParamAxis, SeedRange, SweepSpec};
+pub use grid::{EpisodeJob, EpisodeKey, MAX_EPISODES, ParamAxis, SeedRange, SweepSpec};
 pub use output::{SummaryRow, summarize};
 pub use progress::ProgressMode;
 pub use row::EpisodeRow;
 pub use runner::{EpisodeRunner, FakeRunner};
 pub use shard::{Shard, ShardSource};
-pub use sim::{SimRunner, apply_overrides};
-pub use stats::{BOOTSTRAP_RESAMPLES, MeanCi, bootstrap_mean_ci};
+pub use sim::{MAX_PARAM_SECONDS, SIM_PARAMS, SimRunner, apply_overrides};
+pub use stats::{BOOTSTRAP_RESAMPLES, MeanCi, bootstrap_mean_ci, wilson_ci};

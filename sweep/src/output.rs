@@ -15,7 +15,7 @@ use parquet::schema::types::Type;
 
 use crate::error::{Result, SweepError};
 use crate::row::EpisodeRow;
-use crate::stats::{MeanCi, bootstrap_mean_ci};
+use crate::stats::{MeanCi, bootstrap_mean_ci, wilson_ci};
 
 /// File name of the episode rows as JSON lines.
 pub const EPISODES_JSONL: &str = "episodes.jsonl";
@@ -79,6 +79,10 @@ pub fn read_episodes_jsonl(path: &Path) -> Result<Vec<EpisodeRow>> {
 }
 
 /// One line of `summary.csv`: the statistics of one (scenario, policy, override) group.
+///
+/// Each statistic is a mean with a 95% interval (see [`MeanCi`]): a Wilson score interval for
+/// the recovery rate, a seeded percentile bootstrap for the others, and no interval (NaN
+/// bounds, empty CSV fields) where fewer than 2 episodes give a value.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SummaryRow {
     /// Scenario.
@@ -93,7 +97,7 @@ pub struct SummaryRow {
     pub episodes: usize,
     /// Return.
     pub ret: Option<MeanCi>,
-    /// Recovery rate (mean of 0/1).
+    /// Recovery rate (share of the episodes that recovered) with its Wilson score interval.
     pub recovery: Option<MeanCi>,
     /// Time to recover over the recovered episodes, seconds.
     pub ttr_s: Option<MeanCi>,
@@ -107,8 +111,11 @@ pub struct SummaryRow {
     pub localization: BTreeMap<String, Option<MeanCi>>,
 }
 
-/// Groups rows by (scenario, policy, override) and computes means with 95% bootstrap CIs.
-/// Rows need not be sorted; groups come out in key order.
+/// Groups rows by (scenario, policy, override) and computes means with 95% intervals: a
+/// Wilson score interval for the recovery rate ([`wilson_ci`]), a seeded percentile bootstrap
+/// for return, time to recover, p99 latency and localization scores ([`bootstrap_mean_ci`]);
+/// no interval (NaN bounds) for a statistic with fewer than 2 values. Rows need not be sorted;
+/// groups come out in key order.
 pub fn summarize(rows: &[EpisodeRow]) -> Vec<SummaryRow> {
     let mut groups: BTreeMap<(String, String, u32), Vec<&EpisodeRow>> = BTreeMap::new();
     for r in rows {
@@ -145,10 +152,7 @@ pub fn summarize(rows: &[EpisodeRow]) -> Vec<SummaryRow> {
             params,
             episodes: g.len(),
             ret: bootstrap_mean_ci(&col(&|r| Some(r.return_)), &label("return")),
-            recovery: bootstrap_mean_ci(
-                &col(&|r| Some(if r.recovered { 1.0 } else { 0.0 })),
-                &label("recovered"),
-            ),
+            recovery: wilson_ci(g.iter().filter(|r| r.recovered).count(), g.len()),
             ttr_s: bootstrap_mean_ci(&col(&|r| r.time_to_recover_s), &label("ttr")),
             p99_ms: bootstrap_mean_ci(&col(&|r| Some(r.latency_p99_ms)), &label("p99")),
             steps_mean: g.iter().map(|r| r.steps as f64).sum::<f64>() / n,
@@ -170,8 +174,9 @@ fn fmt_f(x: f64) -> String {
     }
 }
 
-/// `summary.csv` text: one line per group; empty cells where a statistic has no values
-/// (e.g. time to recover when nothing recovered).
+/// `summary.csv` text: one line per group, each statistic as `<m>_mean, <m>_ci_lo,
+/// <m>_ci_hi`; all three cells empty where a statistic has no values (e.g. time to recover when
+/// nothing recovered), the two `ci` cells empty where it has no interval (fewer than 2 values).
 pub fn summary_csv(summary: &[SummaryRow]) -> String {
     let loc_keys: BTreeSet<&String> = summary.iter().flat_map(|s| s.localization.keys()).collect();
     let mut header: Vec<String> = ["scenario", "policy", "override_index", "params", "episodes"]

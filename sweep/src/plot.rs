@@ -678,7 +678,7 @@ fn draw_recovery_on<DB: DrawingBackend>(
     let (title, body) = root.split_vertically(40);
     title
         .draw_text(
-            "Recovery rate by policy (error bars: 95% bootstrap CI)",
+            "Recovery rate by policy (error bars: 95% Wilson score CI)",
             &(FAMILY, 22).into_font().color(&BLACK),
             (16, 8),
         )
@@ -737,20 +737,27 @@ fn draw_recovery_on<DB: DrawingBackend>(
                     c.mix(0.55).filled(),
                 )))
                 .map_err(e2s)?;
-            chart
-                .draw_series(std::iter::once(ErrorBar::new_vertical(
-                    SegmentValue::CenterOf(i as i32),
-                    r.lo,
-                    r.mean,
-                    r.hi,
-                    BLACK.stroke_width(2),
-                    14,
-                )))
-                .map_err(e2s)?;
+            // No error bar for a group without an interval (a single episode).
+            let top = match r.interval() {
+                Some((lo, hi)) => {
+                    chart
+                        .draw_series(std::iter::once(ErrorBar::new_vertical(
+                            SegmentValue::CenterOf(i as i32),
+                            lo,
+                            r.mean,
+                            hi,
+                            BLACK.stroke_width(2),
+                            14,
+                        )))
+                        .map_err(e2s)?;
+                    hi
+                }
+                None => r.mean,
+            };
             chart
                 .draw_series(std::iter::once(Text::new(
                     format!("{:.0}% (n={})", 100.0 * r.mean, s.episodes),
-                    (SegmentValue::CenterOf(i as i32), (r.hi + 0.015).min(1.05)),
+                    (SegmentValue::CenterOf(i as i32), (top + 0.015).min(1.05)),
                     (FAMILY, 13)
                         .into_font()
                         .color(&BLACK)
@@ -763,7 +770,8 @@ fn draw_recovery_on<DB: DrawingBackend>(
 }
 
 /// Draws the sweep pictures into `dir`: `returns.<ext>` (return distribution per policy, one
-/// panel per scenario) and `recovery.<ext>` (recovery rate with 95% CIs) for each of
+/// panel per scenario) and `recovery.<ext>` (recovery rate with its 95% Wilson score interval
+/// as an error bar; none for a group of one episode, see [`crate::MeanCi`]) for each of
 /// `formats`. Returns the files written.
 pub fn draw_sweep(
     rows: &[EpisodeRow],

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::grid::EpisodeJob;
+use crate::grid::{EpisodeJob, ParamAxis};
 use crate::row::EpisodeRow;
 
 /// Runs one episode. Implementations must be deterministic: the row (all but `wall_s`, which
@@ -12,6 +12,15 @@ pub trait EpisodeRunner: Sync {
     /// scenario name fails fast instead of once per seed). The default accepts everything.
     fn check(&self, scenario: &str, policy: &str) -> Result<(), String> {
         let _ = (scenario, policy);
+        Ok(())
+    }
+
+    /// Checks one parameter axis of the sweep for `scenario`, before anything is written or
+    /// run: an unknown key or a value the runner would refuse (or that would make the scenario
+    /// invalid) fails here once, naming the value, instead of failing every episode. Use the
+    /// same rules as [`EpisodeRunner::run`] applies. The default accepts everything.
+    fn check_param(&self, scenario: &str, axis: &ParamAxis) -> Result<(), String> {
+        let _ = (scenario, axis);
         Ok(())
     }
 
