@@ -124,7 +124,9 @@ pub enum DropReason {
     /// The trace id is empty.
     #[error("empty trace id")]
     EmptyTraceId,
-    /// The rpc id is empty, not dot-decimal, or a component overflows u32.
+    /// The rpc id is empty, not dot-decimal, or a component overflows u32; or the row is
+    /// a further call with an already-used id that cannot be renumbered because the
+    /// sibling numbers under its parent reach `u32::MAX` (see [`crate::rebuild`]).
     #[error("invalid rpc id")]
     BadRpcId,
     /// The timestamp is not a number (or negative).

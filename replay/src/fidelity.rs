@@ -14,7 +14,17 @@
 //!   K in {10, 50, 100, 500}.
 //! - **Normalised EMD** of in-degree, out-degree (per graph and service: calls received
 //!   / initiated) and response time (per span, ms): the 1-D Wasserstein distance
-//!   `∫|F_P − F_Q|` divided by the range of the pooled values (0 when both are constant).
+//!   `∫|F_P − F_Q|` divided by the range of the pooled values (0 when both are constant),
+//!   so in [0, 1], lower is better. **A comparison with an empty side** (no graphs, or
+//!   no value to compare, e.g. a synthetic set with no spans) has nothing to match and
+//!   scores the worst value, **1.0**, so that ranking by EMD (lower is better) never
+//!   puts an empty set ahead of a non-empty one.
+//!
+//! **Placeholder names** are not services: `UNKNOWN` (every spelling of a missing name)
+//! and `USER` (the external client: the caller of entry calls, also logged as a callee
+//! in v2022) are left out of the heavy hitters' service ranking and get no in/out-degree
+//! value of their own. A call between a placeholder and a service still counts for the
+//! service (a call to `UNKNOWN` is one of its caller's initiated calls).
 //! - **Memorisation rate**: share of synthetic graphs whose canonical form — the tree
 //!   shape with (caller, callee, type) labels, children in sorted order, without times,
 //!   interfaces or instances — occurs in the training set.
@@ -133,11 +143,14 @@ pub struct FidelityReport {
     pub kl_popular_calls: f64,
     /// Heavy-hitter accuracies.
     pub heavy_hitters: Vec<HeavyHitter>,
-    /// Normalised EMD of in-degree.
+    /// Normalised EMD of in-degree, in [0, 1] (lower is better; 1.0 when a side has no
+    /// service, e.g. an empty synthetic set).
     pub emd_in_degree: f64,
-    /// Normalised EMD of out-degree.
+    /// Normalised EMD of out-degree, in [0, 1] (lower is better; 1.0 when a side has no
+    /// service).
     pub emd_out_degree: f64,
-    /// Normalised EMD of response time.
+    /// Normalised EMD of response time, in [0, 1] (lower is better; 1.0 when a side has
+    /// no span).
     pub emd_response_time: f64,
     /// Share of synthetic graphs found verbatim (canonical form) in `training`.
     pub memorisation_rate: f64,
@@ -188,6 +201,14 @@ pub fn kl_popular_calls(real: &TraceSet, synth: &TraceSet, popular: usize) -> f6
         .max(0.0)
 }
 
+/// The placeholder names, which are not services (see the module docs).
+pub const PLACEHOLDER_NAMES: [&str; 2] = ["UNKNOWN", "USER"];
+
+/// True for a name that is a placeholder, not a service ([`PLACEHOLDER_NAMES`]).
+pub fn is_placeholder(name: &str) -> bool {
+    PLACEHOLDER_NAMES.contains(&name)
+}
+
 fn callee_counts(set: &TraceSet) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for g in &set.graphs {
@@ -195,11 +216,14 @@ fn callee_counts(set: &TraceSet) -> BTreeMap<String, u64> {
             *m.entry(set.name(s.dm).to_owned()).or_insert(0) += 1;
         }
     }
-    m.remove("UNKNOWN");
+    for p in PLACEHOLDER_NAMES {
+        m.remove(p);
+    }
     m
 }
 
-/// Heavy-hitter top-K accuracy for each K (see the module docs).
+/// Heavy-hitter top-K accuracy for each K (see the module docs; placeholder names are
+/// not ranked).
 pub fn heavy_hitters(real: &TraceSet, synth: &TraceSet, ks: &[usize]) -> Vec<HeavyHitter> {
     let r = ranked(&callee_counts(real));
     let s = ranked(&callee_counts(synth));
@@ -217,15 +241,24 @@ pub fn heavy_hitters(real: &TraceSet, synth: &TraceSet, ks: &[usize]) -> Vec<Hea
         .collect()
 }
 
-/// Per (graph, service): (in-degree, out-degree) values.
+/// Per (graph, service): (in-degree, out-degree) values; placeholders get none.
 fn degrees(set: &TraceSet) -> (Vec<f64>, Vec<f64>) {
     let mut ins = Vec::new();
     let mut outs = Vec::new();
+    // the ids of the placeholder names in this set's table (by name: tables differ)
+    let placeholders: Vec<u32> = PLACEHOLDER_NAMES
+        .iter()
+        .filter_map(|n| set.symbols.get(n))
+        .map(|s| s.0)
+        .collect();
     for g in &set.graphs {
         let mut m: BTreeMap<u32, (u32, u32)> = BTreeMap::new();
         for s in &g.spans {
             m.entry(s.dm.0).or_default().0 += 1;
             m.entry(s.um.0).or_default().1 += 1;
+        }
+        for p in &placeholders {
+            m.remove(p);
         }
         for (_, (i, o)) in m {
             ins.push(f64::from(i));
@@ -242,16 +275,19 @@ fn response_times(set: &TraceSet) -> Vec<f64> {
         .collect()
 }
 
-/// 1-D Wasserstein-1 distance between two samples divided by the pooled range
-/// (0 if either is empty or the pooled values are constant).
+/// The score of [`normalised_emd`] when a side is empty: the worst value.
+pub const EMD_EMPTY_SIDE: f64 = 1.0;
+
+/// 1-D Wasserstein-1 distance between two samples divided by the pooled range, in
+/// [0, 1] (lower is more similar): 0 when the pooled values are constant, and
+/// [`EMD_EMPTY_SIDE`] (1.0, the worst score) when either sample is empty after
+/// non-finite values are left out — an empty sample matches nothing, so it must not
+/// look identical to the other one.
 pub fn normalised_emd(a: &[f64], b: &[f64]) -> f64 {
-    if a.is_empty() || b.is_empty() {
-        return 0.0;
-    }
     let mut a: Vec<f64> = a.iter().copied().filter(|x| x.is_finite()).collect();
     let mut b: Vec<f64> = b.iter().copied().filter(|x| x.is_finite()).collect();
     if a.is_empty() || b.is_empty() {
-        return 0.0;
+        return EMD_EMPTY_SIDE;
     }
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);
@@ -348,6 +384,7 @@ pub fn validity_rate(set: &TraceSet) -> f64 {
 }
 
 /// Every metric of `synth` against `real`; memorisation is measured against `training`.
+/// When either set is empty the EMDs are 1.0, the worst score (see the module docs).
 pub fn compare(
     real: &TraceSet,
     synth: &TraceSet,
@@ -484,4 +521,46 @@ pub fn split_halves(set: &TraceSet) -> (TraceSet, TraceSet) {
         }
     }
     (a, b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(csv_rows: &str) -> TraceSet {
+        let csv = format!(
+            "timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,dminstanceid,rt\n{csv_rows}"
+        );
+        crate::read_bytes(
+            "t.csv",
+            csv.as_bytes(),
+            crate::Format::AlibabaV2022,
+            Default::default(),
+        )
+        .unwrap()
+        .0
+    }
+
+    #[test]
+    fn placeholders_get_no_degree_and_are_not_heavy_hitters() {
+        // USER -> A, A -> B, A -> (unknown), UNKNOWN -> USER
+        let s = set("0,T,S,0,http,USER,USER,i,A,a,5\n\
+                     1,T,S,0.1,rpc,A,a,i,B,b,1\n\
+                     1,T,S,0.2,mc,A,a,i,UNKNOWN,UNKNOWN,1\n\
+                     1,T,S,0.3,rpc,UNKNOWN,UNKNOWN,i,USER,USER,1\n");
+        let (mut ins, mut outs) = degrees(&s);
+        ins.sort_by(f64::total_cmp);
+        outs.sort_by(f64::total_cmp);
+        // A: in 1 (from USER), out 2 (B and the unknown callee); B: in 1, out 0
+        assert_eq!(ins, [1.0, 1.0]);
+        assert_eq!(outs, [0.0, 2.0]);
+        let hh = heavy_hitters(&s, &s, &[10]);
+        assert_eq!(hh[0].k_effective, 2, "A and B only");
+        // the same services with other placeholder calls: identical degrees
+        let t = set("0,T,S,0,http,UNKNOWN,UNKNOWN,i,A,a,5\n\
+                     1,T,S,0.1,rpc,A,a,i,B,b,1\n\
+                     1,T,S,0.2,mc,A,a,i,USER,USER,1\n");
+        let r = compare(&s, &t, &s, &FidelityOptions::default());
+        assert_eq!((r.emd_in_degree, r.emd_out_degree), (0.0, 0.0));
+    }
 }

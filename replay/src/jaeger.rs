@@ -18,8 +18,11 @@
 //!
 //! The parent is the first `CHILD_OF` reference, else the first `FOLLOWS_FROM` (whose
 //! span gets call type `mq` unless tags say otherwise), else `parentSpanID`. Times are
-//! microseconds (numbers) and are stored as nanoseconds. Ids that are neither hex nor
-//! base64 (e.g. `span-1`) are accepted: trace ids verbatim, span ids hashed.
+//! microseconds (numbers) and are stored as nanoseconds. Trace ids are normalised as in
+//! [`crate::otlp`] (32 lower-case hex digits; hex digits only are always hex; a 64-bit id
+//! is the 128-bit id with a zero high half). Ids that are neither hex nor base64 (e.g.
+//! `span-1`) are accepted: trace ids verbatim, span ids hashed. Strict-mode errors name
+//! the line where the offending span's object starts.
 
 use std::path::Path;
 
@@ -28,7 +31,7 @@ use serde_json::Value;
 use crate::error::{DropReason, Error, QualityReport, ReadOptions, Result};
 use crate::model::{CallType, SpanKind, Status, Sym, TraceSet};
 use crate::otlp::{
-    Builder, infer_call_type, parse_documents, parse_span_id, parse_trace_id, read_text,
+    Builder, Seg, infer_call_type, parse_documents, parse_span_id, parse_trace_id, read_text,
 };
 use crate::rebuild::ProtoSpan;
 
@@ -48,7 +51,8 @@ pub fn read_jaeger_str(
     let mut b = Builder::new(name, opts);
     let mut found = false;
     for d in &docs {
-        found |= document(&mut b, d, None)?;
+        b.start_document(d);
+        found |= document(&mut b, &d.value, None)?;
     }
     if !found {
         return Err(Error::Json {
@@ -65,7 +69,8 @@ fn document(b: &mut Builder, d: &Value, processes: Option<&Value>) -> Result<boo
     match d {
         Value::Array(a) => {
             let mut f = false;
-            for x in a {
+            for (i, x) in a.iter().enumerate() {
+                b.path.push(Seg::Index(i));
                 if x.get("spans").is_some() || x.get("data").is_some() {
                     f |= document(b, x, None)?;
                 } else {
@@ -73,19 +78,27 @@ fn document(b: &mut Builder, d: &Value, processes: Option<&Value>) -> Result<boo
                     span(b, x, processes)?;
                     f = true;
                 }
+                b.path.pop();
             }
             Ok(f)
         }
         Value::Object(o) => {
             if let Some(data) = o.get("data") {
-                return document(b, data, None);
+                b.path.push(Seg::Key("data"));
+                let f = document(b, data, None)?;
+                b.path.pop();
+                return Ok(f);
             }
             if let Some(spans) = o.get("spans").and_then(Value::as_array) {
                 let procs = o.get("processes");
-                for s in spans {
+                b.path.push(Seg::Key("spans"));
+                for (i, s) in spans.iter().enumerate() {
+                    b.path.push(Seg::Index(i));
                     b.report.rows += 1;
                     span(b, s, procs)?;
+                    b.path.pop();
                 }
+                b.path.pop();
                 return Ok(true);
             }
             Ok(false)
@@ -220,8 +233,7 @@ fn span(b: &mut Builder, s: &Value, processes: Option<&Value>) -> Result<()> {
         um_instance: None,
         rpc_id: None,
     };
-    b.push(trace_id, p, None, None::<Sym>, None);
-    Ok(())
+    b.push(trace_id, p, None, None::<Sym>, None)
 }
 
 /// Parses `"22938000ns"`, `"1.5s"`, `"300ms"`, `"10us"`/`"10µs"` into nanoseconds.

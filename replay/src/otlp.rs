@@ -6,9 +6,13 @@
 //! legacy `instrumentationLibrarySpans` are both read.
 //!
 //! Field handling (documented choices):
-//! - ids: hex of either case (trace 32 or 16 digits, span 16 digits) or base64 (the
-//!   protobuf-JSON mapping). Trace ids are stored as lower-case hex; an all-zero or
-//!   unreadable id drops the span ([`DropReason::BadTraceId`] / [`DropReason::BadSpanId`]);
+//! - ids: hex of either case or base64 (the protobuf-JSON mapping); a string of hex
+//!   digits only is always hex (leading zeros may be stripped). Trace ids are stored as
+//!   32 lower-case hex digits, a 64-bit id as a 128-bit one with a zero high half (so
+//!   `2be38093ead7a083` and `00000000000000002be38093ead7a083` are one trace; see
+//!   `parse_trace_id`); span ids are 64-bit (up to 16 hex digits, or base64 of 8
+//!   bytes). An all-zero or unreadable id drops the span ([`DropReason::BadTraceId`] /
+//!   [`DropReason::BadSpanId`]);
 //! - times: `startTimeUnixNano` / `endTimeUnixNano` as numbers or decimal strings;
 //!   unreadable: [`DropReason::BadTime`]; missing start: filled from the parent
 //!   ([`crate::error::RepairKind::MissingStartFilled`]); end before start: duration 0
@@ -25,9 +29,12 @@
 //!   are honoured, so export followed by import gives the same graphs.
 //!
 //! Spans are grouped by trace id (first-seen order) and built into graphs by
-//! [`crate::rebuild::build_from_parents`].
+//! [`crate::rebuild::build_from_parents`]; a span whose id was already seen in its trace
+//! is dropped as it is read ([`DropReason::DuplicateSpanId`]). In strict mode the first
+//! dropped span is an [`Error::Row`] naming the line on which the span's JSON object
+//! starts (the line of its document for JSON lines) and the field at fault.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
 use serde_json::Value;
@@ -49,10 +56,25 @@ pub(crate) fn read_text(path: &Path) -> Result<String> {
     Ok(String::from_utf8_lossy(&bytes).into_owned())
 }
 
+/// One JSON document of a file, with its text and the line it starts on (so span-level
+/// errors can name their line).
+pub(crate) struct Doc<'t> {
+    /// The parsed document.
+    pub(crate) value: Value,
+    /// Its text.
+    pub(crate) text: &'t str,
+    /// The 1-based line of the file on which `text` starts.
+    pub(crate) first_line: u64,
+}
+
 /// Parses a JSON text: one document, or JSON lines. Errors name the line and column.
-pub(crate) fn parse_documents(name: &str, text: &str) -> Result<Vec<Value>> {
+pub(crate) fn parse_documents<'t>(name: &str, text: &'t str) -> Result<Vec<Doc<'t>>> {
     match serde_json::from_str::<Value>(text) {
-        Ok(v) => Ok(vec![v]),
+        Ok(v) => Ok(vec![Doc {
+            value: v,
+            text,
+            first_line: 1,
+        }]),
         Err(first) => {
             let mut docs = Vec::new();
             let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
@@ -69,7 +91,11 @@ pub(crate) fn parse_documents(name: &str, text: &str) -> Result<Vec<Value>> {
                     continue;
                 }
                 match serde_json::from_str::<Value>(l) {
-                    Ok(v) => docs.push(v),
+                    Ok(v) => docs.push(Doc {
+                        value: v,
+                        text: l,
+                        first_line: i as u64 + 1,
+                    }),
                     Err(e) => {
                         return Err(Error::Json {
                             file: name.into(),
@@ -107,7 +133,8 @@ pub fn read_otlp_str(
     let mut b = Builder::new(name, opts);
     let mut found = false;
     for d in &docs {
-        found |= b.document(d)?;
+        b.start_document(d);
+        found |= b.document(&d.value)?;
     }
     if !found {
         return Err(Error::Json {
@@ -121,24 +148,34 @@ pub fn read_otlp_str(
 }
 
 /// Accumulates spans per trace; shared with the Jaeger reader.
-pub(crate) struct Builder {
+///
+/// Span-level errors (strict mode) name the line where the span's JSON object starts:
+/// the readers keep the JSON path of the span being read in [`Builder::path`], and the
+/// line is found from it in the document's text only when an error is raised.
+pub(crate) struct Builder<'t> {
     pub(crate) name: String,
     pub(crate) opts: ReadOptions,
     pub(crate) symbols: SymbolTable,
     pub(crate) report: QualityReport,
     order: Vec<String>,
     traces: HashMap<String, TraceAcc>,
+    /// The document being read: its text and first line.
+    doc: (&'t str, u64),
+    /// The JSON path, in the current document, of the value being read.
+    pub(crate) path: Vec<Seg>,
 }
 
 #[derive(Default)]
 struct TraceAcc {
     spans: Vec<ProtoSpan>,
+    /// Span ids seen (a later span with the same id is dropped when read).
+    ids: HashSet<u64>,
     repairs: Vec<RepairKind>,
     service: Option<Sym>,
     original_id: Option<String>,
 }
 
-impl Builder {
+impl<'t> Builder<'t> {
     pub(crate) fn new(name: &str, opts: ReadOptions) -> Self {
         Builder {
             name: name.to_owned(),
@@ -147,15 +184,28 @@ impl Builder {
             report: QualityReport::new(name),
             order: Vec::new(),
             traces: HashMap::new(),
+            doc: ("", 1),
+            path: Vec::new(),
         }
     }
 
-    /// Counts a dropped span, or fails in strict mode.
+    /// Starts reading a document (spans are then located in its text).
+    pub(crate) fn start_document(&mut self, d: &Doc<'t>) {
+        self.doc = (d.text, d.first_line);
+        self.path.clear();
+    }
+
+    /// The line where the value at [`Builder::path`] starts (0 when not found).
+    fn current_line(&self) -> u64 {
+        json_line_of(self.doc.0, &self.path).map_or(0, |l| l + self.doc.1 - 1)
+    }
+
+    /// Counts a dropped span, or fails in strict mode (naming the span's line).
     pub(crate) fn drop_span(&mut self, reason: DropReason, field: &str) -> Result<()> {
         if self.opts.strict {
             return Err(Error::Row {
                 file: self.name.clone().into(),
-                line: 0,
+                line: self.current_line(),
                 column: field.to_owned(),
                 reason,
             });
@@ -164,7 +214,8 @@ impl Builder {
         Ok(())
     }
 
-    /// Adds one span to its trace.
+    /// Adds one span to its trace. A span whose id was already seen in the trace is
+    /// dropped ([`DropReason::DuplicateSpanId`]; strict: an error naming its line).
     pub(crate) fn push(
         &mut self,
         trace_id: String,
@@ -172,12 +223,20 @@ impl Builder {
         extra_repair: Option<RepairKind>,
         service: Option<Sym>,
         original_id: Option<String>,
-    ) {
+    ) -> Result<()> {
         let key = original_id.clone().unwrap_or_else(|| trace_id.clone());
+        if self
+            .traces
+            .get(&key)
+            .is_some_and(|a| a.ids.contains(&span.span_id))
+        {
+            return self.drop_span(DropReason::DuplicateSpanId, "spanId");
+        }
         if !self.traces.contains_key(&key) {
             self.order.push(key.clone());
         }
         let acc = self.traces.entry(key).or_default();
+        acc.ids.insert(span.span_id);
         acc.spans.push(span);
         acc.repairs.extend(extra_repair);
         if acc.service.is_none() {
@@ -186,23 +245,32 @@ impl Builder {
         if acc.original_id.is_none() {
             acc.original_id = original_id;
         }
+        Ok(())
     }
 
     fn document(&mut self, d: &Value) -> Result<bool> {
         if let Some(a) = d.as_array() {
             let mut f = false;
-            for x in a {
+            for (i, x) in a.iter().enumerate() {
+                self.path.push(Seg::Index(i));
                 f |= self.document(x)?;
+                self.path.pop();
             }
             return Ok(f);
         }
-        let rs = d
-            .get("resourceSpans")
-            .or_else(|| d.get("result").and_then(|r| r.get("resourceSpans")));
+        let (rs, rs_path): (Option<&Value>, &[Seg]) = match d.get("resourceSpans") {
+            Some(v) => (Some(v), &[Seg::Key("resourceSpans")]),
+            None => (
+                d.get("result").and_then(|r| r.get("resourceSpans")),
+                &[Seg::Key("result"), Seg::Key("resourceSpans")],
+            ),
+        };
         let Some(rs) = rs.and_then(Value::as_array) else {
             return Ok(false);
         };
-        for r in rs {
+        let depth = self.path.len();
+        self.path.extend_from_slice(rs_path);
+        for (ri, r) in rs.iter().enumerate() {
             let attrs = r
                 .get("resource")
                 .and_then(|x| x.get("attributes"))
@@ -213,22 +281,36 @@ impl Builder {
                 attr_str(&attrs, "service.instance.id").or_else(|| attr_str(&attrs, "host.name"));
             let service = self.sym_opt(service.as_deref());
             let instance = self.sym_opt(instance.as_deref());
-            let scopes = r
-                .get("scopeSpans")
-                .or_else(|| r.get("instrumentationLibrarySpans"))
-                .and_then(Value::as_array);
-            for sc in scopes.into_iter().flatten() {
-                for sp in sc
+            let (scopes, scopes_key) = match r.get("scopeSpans") {
+                Some(v) => (Some(v), "scopeSpans"),
+                None => (
+                    r.get("instrumentationLibrarySpans"),
+                    "instrumentationLibrarySpans",
+                ),
+            };
+            let scopes = scopes.and_then(Value::as_array);
+            for (si, sc) in scopes.into_iter().flatten().enumerate() {
+                for (k, sp) in sc
                     .get("spans")
                     .and_then(Value::as_array)
                     .into_iter()
                     .flatten()
+                    .enumerate()
                 {
+                    self.path.extend_from_slice(&[
+                        Seg::Index(ri),
+                        Seg::Key(scopes_key),
+                        Seg::Index(si),
+                        Seg::Key("spans"),
+                        Seg::Index(k),
+                    ]);
                     self.report.rows += 1;
                     self.span(sp, service, instance)?;
+                    self.path.truncate(depth + rs_path.len());
                 }
             }
         }
+        self.path.truncate(depth);
         Ok(true)
     }
 
@@ -329,8 +411,7 @@ impl Builder {
             um_instance,
             rpc_id,
         };
-        self.push(trace_id, p, extra, svc, original);
-        Ok(())
+        self.push(trace_id, p, extra, svc, original)
     }
 
     /// Builds every trace.
@@ -345,6 +426,8 @@ impl Builder {
             };
             let (g, mut repairs, dropped) = build_from_parents(key, acc.service, acc.spans);
             repairs.extend(acc.repairs);
+            // duplicate span ids were already dropped by `push` (naming their line), so
+            // this finds nothing for spans read from a file
             for d in dropped {
                 if self.opts.strict {
                     return Err(Error::Row {
@@ -497,43 +580,37 @@ pub(crate) fn base64_decode(s: &str) -> Option<Vec<u8>> {
     Some(out)
 }
 
-fn hex_bytes(s: &str) -> Option<Vec<u8>> {
-    let b = s.as_bytes();
-    if b.is_empty() || !b.len().is_multiple_of(2) {
-        return None;
-    }
-    b.chunks(2)
-        .map(|p| Some(hex_val(p[0])? << 4 | hex_val(p[1])?))
-        .collect()
-}
-
-fn to_hex(b: &[u8]) -> String {
-    let mut s = String::with_capacity(b.len() * 2);
-    for x in b {
-        s.push_str(&format!("{x:02x}"));
-    }
-    s
-}
-
-/// Parses a trace id: hex (16 or 32 digits, either case) or base64 of 8 or 16 bytes.
+/// Parses a trace id into its key: 32 lower-case hex digits.
+///
+/// - A string of hex digits only (either case, any length) is **always** read as hex,
+///   never as base64: exporters that print the id as a number strip its leading zeros
+///   (`1234567890abcdef012345` is `00000000001234567890abcdef012345`, not the base64 of
+///   some other 16 bytes). It is left-padded with zeros to 32 digits; more than 32
+///   significant digits is unreadable.
+/// - A 64-bit id is the low half of a 128-bit id whose high half is zero (as in Jaeger
+///   and the OpenTelemetry Jaeger/Zipkin translators), so `2be38093ead7a083` and
+///   `00000000000000002be38093ead7a083` are the same trace: both give
+///   `00000000000000002be38093ead7a083`.
+/// - Anything else is base64 (standard or URL-safe, padding optional) of 16 bytes, or of
+///   8 bytes (a 64-bit id, padded as above).
+///
 /// With `lenient`, any other non-empty string is kept verbatim (Jaeger UI test traces).
 /// All-zero ids are rejected.
 pub(crate) fn parse_trace_id(s: &str, lenient: bool) -> Option<String> {
     let s = s.trim();
-    let bytes = if (s.len() == 32 || s.len() == 16) && s.bytes().all(|c| hex_val(c).is_some()) {
-        hex_bytes(s)
+    let value: Option<u128> = if !s.is_empty() && s.bytes().all(|c| hex_val(c).is_some()) {
+        // hex first (`from_str_radix` accepts a sign, excluded by the check above)
+        u128::from_str_radix(s, 16).ok()
     } else {
-        base64_decode(s).filter(|b| b.len() == 16 || b.len() == 8)
+        base64_decode(s).and_then(|b| match b.len() {
+            16 | 8 => Some(b.iter().fold(0u128, |v, &x| (v << 8) | u128::from(x))),
+            _ => None,
+        })
     };
-    match bytes {
-        Some(b) if b.iter().any(|&x| x != 0) => Some(to_hex(&b)),
-        Some(_) => None,
+    match value {
+        Some(0) => None,
+        Some(v) => Some(format!("{v:032x}")),
         None if lenient && !s.is_empty() => Some(s.to_owned()),
-        None if !s.is_empty() && s.len() <= 32 && s.bytes().all(|c| hex_val(c).is_some()) => {
-            // short hex (leading zeros stripped by some exporters)
-            let v = u128::from_str_radix(s, 16).ok()?;
-            (v != 0).then(|| format!("{v:032x}"))
-        }
         None => None,
     }
 }
@@ -551,6 +628,135 @@ pub(crate) fn parse_span_id(s: &str, lenient: bool) -> Option<u64> {
         return Some(u64::from_be_bytes(a)).filter(|&v| v != 0);
     }
     (lenient && !s.is_empty()).then(|| crate::util::hash64(s))
+}
+
+/// One step of a JSON path: an object key or an array index.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Seg {
+    /// The value of this key (of the last occurrence, as `serde_json` keeps it).
+    Key(&'static str),
+    /// The element at this index.
+    Index(usize),
+}
+
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while i < b.len() && matches!(b[i], b' ' | b'\t' | b'\n' | b'\r') {
+        i += 1;
+    }
+    i
+}
+
+/// `b[i]` is `"`: the index just past the closing quote.
+fn skip_string(b: &[u8], mut i: usize) -> Option<usize> {
+    i += 1;
+    loop {
+        match *b.get(i)? {
+            b'\\' => i += 2,
+            b'"' => return Some(i + 1),
+            _ => i += 1,
+        }
+    }
+}
+
+/// The index just past the JSON value starting at `b[i]` (structure only, no checks).
+fn skip_value(b: &[u8], mut i: usize) -> Option<usize> {
+    match *b.get(i)? {
+        b'"' => skip_string(b, i),
+        b'{' | b'[' => {
+            let mut depth = 0usize;
+            loop {
+                match *b.get(i)? {
+                    b'"' => {
+                        i = skip_string(b, i)?;
+                        continue;
+                    }
+                    b'{' | b'[' => depth += 1,
+                    b'}' | b']' => {
+                        depth -= 1;
+                        if depth == 0 {
+                            return Some(i + 1);
+                        }
+                    }
+                    _ => {}
+                }
+                i += 1;
+            }
+        }
+        _ => {
+            while i < b.len() && !matches!(b[i], b',' | b'}' | b']' | b' ' | b'\t' | b'\n' | b'\r')
+            {
+                i += 1;
+            }
+            Some(i)
+        }
+    }
+}
+
+/// The 1-based line of `text` on which the value at `path` starts, or `None` when the
+/// path is not in the text. `text` is assumed to be valid JSON (it was parsed already);
+/// keys are compared as written (the readers' keys need no escapes).
+pub(crate) fn json_line_of(text: &str, path: &[Seg]) -> Option<u64> {
+    let b = text.as_bytes();
+    let mut i = skip_ws(b, 0);
+    for seg in path {
+        match *seg {
+            Seg::Key(k) => {
+                if b.get(i) != Some(&b'{') {
+                    return None;
+                }
+                i += 1;
+                let mut found = None;
+                loop {
+                    i = skip_ws(b, i);
+                    match *b.get(i)? {
+                        b'}' => break,
+                        b',' => {
+                            i += 1;
+                            continue;
+                        }
+                        b'"' => {}
+                        _ => return None,
+                    }
+                    let end = skip_string(b, i)?;
+                    let key = &b[i + 1..end - 1];
+                    i = skip_ws(b, end);
+                    if b.get(i) != Some(&b':') {
+                        return None;
+                    }
+                    i = skip_ws(b, i + 1);
+                    if key == k.as_bytes() {
+                        found = Some(i);
+                    }
+                    i = skip_value(b, i)?;
+                }
+                i = found?;
+            }
+            Seg::Index(n) => {
+                if b.get(i) != Some(&b'[') {
+                    return None;
+                }
+                i += 1;
+                let mut at = 0usize;
+                loop {
+                    i = skip_ws(b, i);
+                    match *b.get(i)? {
+                        b']' => return None,
+                        b',' => {
+                            i += 1;
+                            continue;
+                        }
+                        _ => {}
+                    }
+                    if at == n {
+                        break;
+                    }
+                    i = skip_value(b, i)?;
+                    at += 1;
+                }
+            }
+        }
+    }
+    Some(1 + memchr::memchr_iter(b'\n', &b[..i]).count() as u64)
 }
 
 #[cfg(test)]
@@ -579,5 +785,65 @@ mod tests {
         );
         assert_eq!(parse_trace_id("trace-123", false), None);
         assert_eq!(parse_trace_id("trace-123", true).unwrap(), "trace-123");
+    }
+
+    #[test]
+    fn hex_ids_with_stripped_leading_zeros_are_hex_not_base64() {
+        // 22 and 11 hex digits are also valid base64 of 16 and 8 bytes: hex wins
+        let full = "00000000001234567890abcdef012345";
+        assert_eq!(
+            parse_trace_id("1234567890abcdef012345", false).unwrap(),
+            full
+        );
+        assert_eq!(
+            parse_trace_id("1234567890ABCDEF012345", true).unwrap(),
+            full
+        );
+        assert_eq!(
+            parse_trace_id("123456789ab", false).unwrap(),
+            "000000000000000000000123456789ab"
+        );
+        // 31 digits (one leading zero stripped)
+        assert_eq!(
+            parse_trace_id("df84e36b9e2ee3815d07f0867a5be1f", true).unwrap(),
+            "0df84e36b9e2ee3815d07f0867a5be1f"
+        );
+        // more than 32 significant digits is not a 128-bit id
+        assert_eq!(parse_trace_id(&format!("1{full}"), false), None);
+        assert_eq!(parse_trace_id(&format!("00{full}"), false).unwrap(), full);
+        assert_eq!(parse_trace_id("0000", false), None);
+    }
+
+    #[test]
+    fn a_64_bit_trace_id_and_its_padded_128_bit_form_are_one_key() {
+        let want = "00000000000000002be38093ead7a083";
+        for s in [
+            "2be38093ead7a083",
+            "2BE38093EAD7A083",
+            "00000000000000002be38093ead7a083",
+            "2be38093ead7a083".trim_start_matches('0'),
+            "K+OAk+rXoIM=",             // base64 of the 8 bytes
+            "AAAAAAAAAAAr44CT6teggw",   // base64 of the 16 bytes, unpadded
+            "AAAAAAAAAAAr44CT6teggw==", // and padded
+        ] {
+            assert_eq!(parse_trace_id(s, false).as_deref(), Some(want), "{s}");
+        }
+    }
+
+    #[test]
+    fn json_line_of_finds_values() {
+        let t = "{\"a\": 1,\n \"s\": \"x]}\\\"{\",\n \"b\": [\n  {\"c\": 2},\n  [3, {}],\n  {\"c\": 4}],\n \"b\": [5,\n 6]}";
+        use Seg::*;
+        assert_eq!(json_line_of(t, &[]), Some(1));
+        assert_eq!(json_line_of(t, &[Key("a")]), Some(1));
+        // a duplicate key: the last one, as serde_json keeps it
+        assert_eq!(json_line_of(t, &[Key("b"), Index(0)]), Some(7));
+        assert_eq!(json_line_of(t, &[Key("b"), Index(1)]), Some(8));
+        assert_eq!(json_line_of(t, &[Key("b"), Index(2)]), None);
+        assert_eq!(json_line_of(t, &[Key("nope")]), None);
+        assert_eq!(json_line_of(t, &[Key("a"), Index(0)]), None);
+        let v: Value = serde_json::from_str(t).unwrap();
+        assert_eq!(v["b"][1], 6);
+        assert_eq!(v["s"], "x]}\"{");
     }
 }

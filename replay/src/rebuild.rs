@@ -14,8 +14,13 @@
 //!    filled from the other row. v2021 callee rows carry negative rt: |rt| is used.
 //! 3. **Duplicate rpc ids**: any further call with an already-used id is, per the
 //!    maintainers (clusterdata issue #124: "the right id is a different sibling; rt, um
-//!    and dm are correct"), given a fresh sibling id `parent.(max sibling + 1)`
-//!    ([`RepairKind::DuplicateRpcIdRenumbered`]). Descendants stay with the first call.
+//!    and dm are correct"), given a fresh sibling id `parent.(k + 1)`, where `k` is the
+//!    largest component directly under `parent` in **any** id of the trace at any depth
+//!    (so a missing `parent.2` whose child `parent.2.1` is present counts as used, and the
+//!    fresh id never adopts an unrelated subtree) or already given to an earlier
+//!    duplicate ([`RepairKind::DuplicateRpcIdRenumbered`]). Descendants stay with the
+//!    first call. When `k` is `u32::MAX` no fresh id exists: the row is dropped as
+//!    [`DropReason::BadRpcId`] (column `rpcid`; an error in strict mode).
 //! 4. **Orphans**: a span whose parent id is absent is attached to its nearest present
 //!    ancestor ([`RepairKind::OrphanAttached`]); its rpc id is kept.
 //! 5. **Roots**: spans with no present ancestor are roots. One root: the trace is
@@ -68,6 +73,8 @@ pub struct RawRow {
     pub call_type: CallType,
     /// Index of the file the row came from.
     pub file: u32,
+    /// Line of the row in its file (1-based; 0 when unknown), for error messages.
+    pub line: u64,
 }
 
 impl RawRow {
@@ -92,6 +99,19 @@ impl RawRow {
     }
 }
 
+/// A row dropped while rebuilding, with where it came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct DroppedRow {
+    /// Why it was dropped.
+    pub reason: DropReason,
+    /// Index of the file the row came from ([`RawRow::file`]).
+    pub file: u32,
+    /// Line of the row in that file ([`RawRow::line`]).
+    pub line: u64,
+    /// The column at fault (`-` for whole-row problems such as exact duplicates).
+    pub column: &'static str,
+}
+
 /// What rebuilding one trace did.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct RebuildOutcome {
@@ -101,8 +121,8 @@ pub struct RebuildOutcome {
     pub repairs: Vec<RepairKind>,
     /// Discard reason, when discarded.
     pub discarded: Option<DiscardReason>,
-    /// Rows dropped (reason, file index).
-    pub dropped: Vec<(DropReason, u32)>,
+    /// Rows dropped, in the order they were found.
+    pub dropped: Vec<DroppedRow>,
     /// Callee rows merged (file index per merged row).
     pub merged: Vec<u32>,
 }
@@ -139,7 +159,8 @@ pub fn rebuild_alibaba(trace_id: &str, rows: &[RawRow], arena: &[u32]) -> Rebuil
     // (id, span) for spans keeping their id; pending for renumbering
     let mut spans: Vec<Span> = Vec::with_capacity(rows.len());
     let mut services: Vec<Sym> = Vec::with_capacity(rows.len());
-    let mut pending: Vec<(Span, Sym)> = Vec::new();
+    // (span, service, the row it came from)
+    let mut pending: Vec<(Span, Sym, &RawRow)> = Vec::new();
     let mut i = 0;
     while i < order.len() {
         let mut j = i + 1;
@@ -159,7 +180,12 @@ pub fn rebuild_alibaba(trace_id: &str, rows: &[RawRow], arena: &[u32]) -> Rebuil
         let mut uniq: Vec<usize> = Vec::with_capacity(group.len());
         for &r in group {
             if uniq.iter().any(|&u| rows[u].same_content(&rows[r], arena)) {
-                out.dropped.push((DropReason::ExactDuplicate, rows[r].file));
+                out.dropped.push(DroppedRow {
+                    reason: DropReason::ExactDuplicate,
+                    file: rows[r].file,
+                    line: rows[r].line,
+                    column: "-",
+                });
             } else {
                 uniq.push(r);
             }
@@ -212,29 +238,39 @@ pub fn rebuild_alibaba(trace_id: &str, rows: &[RawRow], arena: &[u32]) -> Rebuil
                 services.push(span.1);
                 first = false;
             } else {
-                pending.push(span);
+                pending.push((span.0, span.1, ra));
             }
         }
         i = j;
     }
     // 3. renumber duplicates
     if !pending.is_empty() {
-        let mut max_child: HashMap<Vec<u32>, u32> = HashMap::new();
-        for s in &spans {
-            let c = &s.rpc_id.0;
-            let (p, last) = c.split_at(c.len() - 1);
-            let e = max_child.entry(p.to_vec()).or_insert(0);
-            *e = (*e).max(last[0]);
-        }
-        for (mut s, svc) in pending {
+        let mut given: HashMap<Vec<u32>, u32> = HashMap::new();
+        let mut fresh: Vec<(Span, Sym)> = Vec::with_capacity(pending.len());
+        for (mut s, svc, row) in pending {
             let c = &s.rpc_id.0;
             let p = c[..c.len() - 1].to_vec();
-            let e = max_child.entry(p.clone()).or_insert(0);
-            *e = e.saturating_add(1);
+            let used = match given.get(&p) {
+                Some(&k) => k,
+                None => largest_child_in_use(&spans, &p),
+            };
+            let Some(k) = used.checked_add(1) else {
+                out.dropped.push(DroppedRow {
+                    reason: DropReason::BadRpcId,
+                    file: row.file,
+                    line: row.line,
+                    column: "rpcid",
+                });
+                continue;
+            };
+            given.insert(p.clone(), k);
             let mut id = p;
-            id.push(*e);
+            id.push(k);
             s.rpc_id = RpcId(id);
             out.repairs.push(RepairKind::DuplicateRpcIdRenumbered);
+            fresh.push((s, svc));
+        }
+        for (s, svc) in fresh {
             spans.push(s);
             services.push(svc);
         }
@@ -283,6 +319,22 @@ pub fn rebuild_alibaba(trace_id: &str, rows: &[RawRow], arena: &[u32]) -> Rebuil
         spans,
     });
     out
+}
+
+/// The largest component `k` such that `prefix.k` is a prefix of (or equal to) some id
+/// in `spans` (0 when there is none). `spans` must be sorted by rpc id: the ids starting
+/// with `prefix` are then one contiguous run beginning at `prefix`, along which the
+/// component after `prefix` is non-decreasing, so the last id of the run holds the
+/// answer.
+fn largest_child_in_use(spans: &[Span], prefix: &[u32]) -> u32 {
+    let end = spans.partition_point(|x| {
+        let c = x.rpc_id.0.as_slice();
+        c < prefix || c.starts_with(prefix)
+    });
+    match end.checked_sub(1).map(|i| spans[i].rpc_id.0.as_slice()) {
+        Some(c) if c.len() > prefix.len() && c.starts_with(prefix) => c[prefix.len()],
+        _ => 0,
+    }
 }
 
 fn span_of(r: &RawRow, arena: &[u32]) -> Span {

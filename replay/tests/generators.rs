@@ -209,15 +209,27 @@ fn fidelity_against_the_v2022_sample() {
         r_half.memorisation_rate, 1.0,
         "the training half is its own memory"
     );
-    // the recursive generator reproduces the call distribution and the branching much
-    // better than the probabilistic baseline
+    // the recursive generator reproduces the call distribution and the response times
+    // much better than the probabilistic baseline (for every seed tried). The degree EMDs do not separate them: without
+    // the placeholder names (UNKNOWN, USER; see `replay::fidelity`) both are at the
+    // real-vs-real noise level (~0.005 on this sample) and their order depends on the
+    // seed for in-degree; out-degree favours Luo, whose larger graphs stretch the pooled
+    // range the EMD is divided by.
     assert!(
         r_rec.kl_popular_calls < r_luo.kl_popular_calls,
         "{} {}",
         r_rec.kl_popular_calls,
         r_luo.kl_popular_calls
     );
-    assert!(r_rec.emd_out_degree < r_luo.emd_out_degree);
+    assert!(
+        r_rec.emd_response_time < r_luo.emd_response_time,
+        "{} {}",
+        r_rec.emd_response_time,
+        r_luo.emd_response_time
+    );
+    for r in [&r_rec, &r_luo] {
+        assert!(r.emd_in_degree < 0.01 && r.emd_out_degree < 0.01, "{r:?}");
+    }
     assert!(r_luo.memorisation_rate < r_rec.memorisation_rate);
     for r in [&r_rec, &r_luo, &r_half] {
         assert!(r.kl_popular_calls.is_finite() && r.kl_popular_calls >= 0.0);
@@ -239,4 +251,67 @@ fn emd_and_kl_basics() {
     assert!((normalised_emd(&[0.0, 0.0, 1.0, 1.0], &[0.0, 1.0, 1.0, 1.0]) - 0.25).abs() < 1e-12);
     let s = sample();
     assert!(replay::fidelity::kl_popular_calls(&s, &s, 100).abs() < 1e-12);
+}
+
+#[test]
+fn an_empty_side_scores_the_worst_emd() {
+    use replay::fidelity::{EMD_EMPTY_SIDE, normalised_emd};
+    assert_eq!(EMD_EMPTY_SIDE, 1.0);
+    assert_eq!(normalised_emd(&[], &[1.0, 2.0]), 1.0);
+    assert_eq!(normalised_emd(&[1.0], &[]), 1.0);
+    assert_eq!(normalised_emd(&[], &[]), 1.0);
+    assert_eq!(normalised_emd(&[f64::NAN], &[1.0]), 1.0, "no finite value");
+    let real = sample();
+    let o = FidelityOptions::default();
+    let empty = compare(&real, &TraceSet::new(), &real, &o);
+    assert_eq!(
+        (
+            empty.emd_in_degree,
+            empty.emd_out_degree,
+            empty.emd_response_time
+        ),
+        (1.0, 1.0, 1.0)
+    );
+    assert_eq!(
+        compare(&TraceSet::new(), &real, &real, &o).emd_response_time,
+        1.0
+    );
+    // ranked by EMD (lower is better), the empty set comes after a real generator
+    let (train, test) = split_halves(&real);
+    let luo = LuoGenerator::new(LuoTables::embedded(), 1)
+        .with_marginals(ServiceMarginals::fit(&train))
+        .generate(200);
+    let r_luo = compare(&test, &luo, &train, &o);
+    let r_empty = compare(&test, &TraceSet::new(), &train, &o);
+    let mut ranked = [("empty", &r_empty), ("luo", &r_luo)];
+    ranked.sort_by(|a, b| a.1.emd_out_degree.total_cmp(&b.1.emd_out_degree));
+    assert_eq!(ranked[0].0, "luo");
+    assert!(r_luo.emd_in_degree <= r_empty.emd_in_degree);
+    assert!(r_luo.emd_response_time <= r_empty.emd_response_time);
+}
+
+#[test]
+fn luo_with_empty_marginals_falls_back_to_the_tables() {
+    let plain = LuoGenerator::new(LuoTables::embedded(), 1).generate(5);
+    let empty = LuoGenerator::new(LuoTables::embedded(), 1)
+        .with_marginals(ServiceMarginals::default())
+        .generate(5);
+    assert_eq!(store_bytes(&plain), store_bytes(&empty));
+    // marginals fitted to an empty sample are empty too
+    let fitted = LuoGenerator::new(LuoTables::embedded(), 1)
+        .with_marginals(ServiceMarginals::fit(&TraceSet::new()))
+        .generate(5);
+    assert_eq!(store_bytes(&plain), store_bytes(&fitted));
+    assert!(ServiceMarginals::default().is_empty());
+    assert!(!ServiceMarginals::fit(&sample()).is_empty());
+    // sampling from empty marginals directly gives the documented UNKNOWN / 0
+    use rand::SeedableRng;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(1);
+    let m = ServiceMarginals::default();
+    assert_eq!(
+        m.sample_callee(&mut rng, 3, CallType::Rpc),
+        (replay::Sym::UNKNOWN, replay::Sym::UNKNOWN)
+    );
+    assert_eq!(m.sample_duration(&mut rng, CallType::Rpc), 0);
+    assert_eq!(m.sample_service(&mut rng), replay::Sym::UNKNOWN);
 }

@@ -10,6 +10,10 @@
 //! Optional: `interface`, `service` (v2022), `uminstanceid`, `dminstanceid` (v2022).
 //! A missing required column is [`Error::MissingColumn`]. Row-level problems
 //! ([`DropReason`]) are counted and the row skipped (strict: the first is an error).
+//! Every row keeps its line number ([`RawRow::line`]), so problems found only when a
+//! trace is rebuilt (exact duplicates, an rpc id that cannot be renumbered) name the
+//! file, line and column in strict mode too. (Strict mode reports the first problem
+//! *found*: rows are checked while reading, rebuild problems after every file is read.)
 //!
 //! Names `""`, `NaN`, `nan`, `(?)`, `UNKNOWN`, `UNAVAILABLE` and `NULL` become
 //! [`Sym::UNKNOWN`]; `USER` stays `USER`. Traces may span several files: rows are
@@ -232,6 +236,7 @@ impl CallGraphReader {
                 service,
                 call_type: CallType::parse(f(c.ty)),
                 file: file_idx,
+                line: line_no,
             };
             let next = self.traces.len() as u32;
             let (t, new) = if last_trace.1 != u32::MAX && last_trace.0.as_slice() == tid {
@@ -297,16 +302,16 @@ impl CallGraphReader {
                     .map(|&i| self.rows[i as usize]),
             );
             let o = rebuild_alibaba(&id, &scratch, &self.arena);
-            for &(r, f) in &o.dropped {
+            for d in &o.dropped {
                 if self.opts.strict {
                     return Err(Error::Row {
-                        file: PathBuf::from(&self.reports[f as usize].file),
-                        line: 0,
-                        column: "-".into(),
-                        reason: r,
+                        file: PathBuf::from(&self.reports[d.file as usize].file),
+                        line: d.line,
+                        column: d.column.into(),
+                        reason: d.reason,
                     });
                 }
-                self.reports[f as usize].drop_row(r);
+                self.reports[d.file as usize].drop_row(d.reason);
             }
             for &f in &o.merged {
                 self.reports[f as usize].rows_merged += 1;

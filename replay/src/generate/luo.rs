@@ -17,8 +17,8 @@
 //! The published generator outputs only rpc ids and types. Names and latencies are
 //! added from [`ServiceMarginals`] when given (fitted to a real sample: the seed paper
 //! notes the baseline "extends to time-related fields by sampling from training data
-//! statistics"); otherwise callees are `UNKNOWN` and durations 0. A graph is capped at
-//! [`LuoGenerator::MAX_SPANS`] spans.
+//! statistics"); otherwise (or when the marginals are empty) callees are `UNKNOWN` and
+//! durations 0. A graph is capped at [`LuoGenerator::MAX_SPANS`] spans.
 
 use std::path::Path;
 
@@ -282,9 +282,12 @@ impl LuoGenerator {
         }
     }
 
-    /// Adds names and latencies sampled from a real sample's marginals.
+    /// Adds names and latencies sampled from a real sample's marginals. Empty marginals
+    /// ([`ServiceMarginals::is_empty`]: `Default`, or fitted to an empty sample) have
+    /// nothing to add: the generator falls back to the tables alone, as with
+    /// [`LuoGenerator::new`] (structure only, names `UNKNOWN`).
     pub fn with_marginals(mut self, m: ServiceMarginals) -> Self {
-        self.marginals = Some(m);
+        self.marginals = (!m.is_empty()).then_some(m);
         self
     }
 

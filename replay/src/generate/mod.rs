@@ -27,6 +27,11 @@ use crate::util::FxMap;
 /// Fitted per span depth (root = 1, capped at [`ServiceMarginals::MAX_DEPTH`]):
 /// observed (callee, interface) pairs per depth and call type, and observed durations per
 /// call type. Sampling picks a uniformly random observation (a bootstrap of the sample).
+///
+/// Marginals with no observation ([`ServiceMarginals::default`], or fitted to an empty
+/// sample: see [`ServiceMarginals::is_empty`]) sample `UNKNOWN` names, zero durations
+/// and an `UNKNOWN` service, and never panic; the Luo generator ignores them
+/// ([`luo::LuoGenerator::with_marginals`]).
 #[derive(Clone, Debug, Default)]
 pub struct ServiceMarginals {
     /// Names of the fitted sample (generated sets use a clone of it).
@@ -75,15 +80,23 @@ impl ServiceMarginals {
         m
     }
 
-    /// A (callee, interface) for a span at `depth` with `ty`.
+    /// True when the marginals hold no observation (no span was fitted): they would
+    /// only produce `UNKNOWN` names and zero durations.
+    pub fn is_empty(&self) -> bool {
+        self.all_durations.is_empty() && self.services.is_empty()
+    }
+
+    /// A (callee, interface) for a span at `depth` with `ty`: an observation at that
+    /// depth and type, else at that depth or the nearest shallower one, else
+    /// (`UNKNOWN`, `UNKNOWN`).
     pub fn sample_callee(&self, rng: &mut ChaCha8Rng, depth: usize, ty: CallType) -> (Sym, Sym) {
         let d = depth.clamp(1, Self::MAX_DEPTH);
         if let Some(v) = self.callees.get(&(d as u8, ty)).filter(|v| !v.is_empty()) {
             return v[rng.random_range(0..v.len())];
         }
         for dd in (1..=d).rev() {
-            let v = &self.callees_by_depth[dd.min(self.callees_by_depth.len().saturating_sub(1))];
-            if !v.is_empty() {
+            // `callees_by_depth` is empty in `Default` marginals
+            if let Some(v) = self.callees_by_depth.get(dd).filter(|v| !v.is_empty()) {
                 return v[rng.random_range(0..v.len())];
             }
         }

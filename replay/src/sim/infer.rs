@@ -98,6 +98,11 @@ pub enum UnknownPolicy {
 /// almost always an outlier timestamp, and would simulate for a very long time).
 pub const MAX_REPLAY_SPAN_NS: u64 = 31 * 24 * 3600 * SECONDS;
 
+/// Most bins of the piecewise arrival rate ([`InferOptions::rate_bins`]): e.g. 12 h in
+/// 5 s bins. Every entry service gets one rate point per bin, so the limit bounds the
+/// scenario's size (more is refused by [`infer_scenario`] instead of allocating).
+pub const MAX_RATE_BINS: u32 = 10_000;
+
 /// Name of the placeholder service of [`UnknownPolicy::Placeholder`].
 pub const PLACEHOLDER_SERVICE: &str = "unknown";
 
@@ -135,7 +140,8 @@ pub struct InferOptions {
     pub trace_sample_rate: f64,
     /// Scrapes kept in memory (0 = all). Default 600.
     pub retain_scrapes: u32,
-    /// Bins of the piecewise arrival rate (1 = a constant rate). Default 1.
+    /// Bins of the piecewise arrival rate (0 or 1 = a constant rate), at most
+    /// [`MAX_RATE_BINS`]. Default 1.
     pub rate_bins: u32,
 }
 
@@ -182,6 +188,12 @@ impl InferOptions {
         }
         if let CpuModel::Empirical { max_values: 0 } = self.cpu_model {
             return bad("cpu_model.max_values must be at least 1");
+        }
+        if self.rate_bins > MAX_RATE_BINS {
+            return Err(ReplayError::Invalid(format!(
+                "InferOptions.rate_bins must be at most {MAX_RATE_BINS} (got {})",
+                self.rate_bins
+            )));
         }
         Ok(())
     }
@@ -847,6 +859,42 @@ mod tests {
         };
         assert!(median.0.abs_diff(1_000_000) <= 1, "{median:?}");
         assert_eq!(sigma, 0.0);
+    }
+
+    #[test]
+    fn rate_bins_are_limited() {
+        let csv = "timestamp,traceid,service,rpc_id,rpctype,um,uminstanceid,interface,dm,dminstanceid,rt\n\
+                   0,T_1,S_1,0,http,USER,USER,home,front,front_0,5.0\n\
+                   900,T_2,S_1,0,http,USER,USER,home,front,front_0,4.0\n";
+        let (set, _) = crate::read_bytes(
+            "t.csv",
+            csv.as_bytes(),
+            crate::Format::AlibabaV2022,
+            Default::default(),
+        )
+        .unwrap();
+        for bins in [MAX_RATE_BINS + 1, u32::MAX] {
+            let o = InferOptions {
+                rate_bins: bins,
+                ..InferOptions::default()
+            };
+            match infer_scenario(&set, &o) {
+                Err(ReplayError::Invalid(m)) => assert!(m.contains("rate_bins"), "{m}"),
+                other => panic!("{bins}: {other:?}"),
+            }
+        }
+        let o = InferOptions {
+            rate_bins: MAX_RATE_BINS,
+            ..InferOptions::default()
+        };
+        let sc = infer_scenario(&set, &o).unwrap();
+        let ArrivalSpec::Open {
+            rate: RateSpec::Piecewise { points },
+        } = &sc.workload[0].arrivals
+        else {
+            panic!("{:?}", sc.workload[0].arrivals)
+        };
+        assert_eq!(points.len(), MAX_RATE_BINS as usize);
     }
 
     #[test]

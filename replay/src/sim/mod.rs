@@ -47,8 +47,8 @@ pub mod simexport;
 
 pub use drive::{ReplayOptions, ReplayStats, ReplayTarget, replay_into, replay_store_into};
 pub use infer::{
-    CpuModel, InferOptions, InferReport, MAX_REPLAY_SPAN_NS, UnknownPolicy, infer_scenario,
-    infer_scenario_with_report, replay_scenario,
+    CpuModel, InferOptions, InferReport, MAX_RATE_BINS, MAX_REPLAY_SPAN_NS, UnknownPolicy,
+    infer_scenario, infer_scenario_with_report, replay_scenario,
 };
 pub use simexport::{call_type_of, sim_spans_to_traceset, spans_to_traceset};
 
