@@ -54,6 +54,11 @@ pub struct EnvOptions {
     pub restart_cooldown: u32,
     /// Overrides the scenario's `agent.max_steps`.
     pub max_steps: Option<u32>,
+    /// Put the scenario's description, which names the root cause (e.g. "node-3 fails at
+    /// 50 s"), in the observations' `task_hint`. Default false: a vague hint naming no node,
+    /// pod or service ([`task_hint`]).
+    #[serde(default)]
+    pub reveal_root_cause: bool,
 }
 
 impl Default for EnvOptions {
@@ -63,7 +68,62 @@ impl Default for EnvOptions {
             cloud_budget: 8,
             restart_cooldown: 5,
             max_steps: None,
+            reveal_root_cause: false,
         }
+    }
+}
+
+/// The `task_hint` of an environment's observations for `scenario`.
+///
+/// With `reveal_root_cause`, the scenario's description, which names the faulty components.
+/// Otherwise a short, vague hint in the style of DIME's ("System is under heavy traffic
+/// load.") that names no node, pod or service and no fault type: one sentence per class of
+/// symptoms the scenario's faults produce, in this order:
+///
+/// - a traffic surge: "System is under heavy traffic load.";
+/// - lost capacity (a node or zone failure, killed or failed pods): "Part of the cluster may
+///   fail.";
+/// - anything else (resource stress, leaks, disk or network faults, zombie nodes, connection
+///   pools, load skew, bad configuration): "A component may degrade.";
+///
+/// and "Keep the system healthy." for a scenario without faults.
+///
+/// ```
+/// use sim_agents::env::task_hint;
+/// use sim_faults::FaultScenario;
+/// let sc = FaultScenario::builtin("dime-node-failure").unwrap();
+/// assert_eq!(task_hint(&sc, false), "Part of the cluster may fail.");
+/// assert_eq!(task_hint(&sc, true), sc.description);
+/// ```
+pub fn task_hint(scenario: &FaultScenario, reveal_root_cause: bool) -> String {
+    use sim_faults::FaultKind;
+    if reveal_root_cause {
+        return scenario.description.clone();
+    }
+    const CLASSES: [&str; 3] = [
+        "System is under heavy traffic load.",
+        "Part of the cluster may fail.",
+        "A component may degrade.",
+    ];
+    let mut seen = [false; 3];
+    for f in &scenario.faults {
+        let class = match f.chaos {
+            FaultKind::TrafficSurge { .. } => 0,
+            FaultKind::NodeFailure {} | FaultKind::ZoneFailure {} | FaultKind::PodChaos { .. } => 1,
+            _ => 2,
+        };
+        seen[class] = true;
+    }
+    let hint: Vec<&str> = CLASSES
+        .iter()
+        .zip(seen)
+        .filter(|(_, s)| *s)
+        .map(|(c, _)| *c)
+        .collect();
+    if hint.is_empty() {
+        "Keep the system healthy.".into()
+    } else {
+        hint.join(" ")
     }
 }
 
@@ -189,7 +249,8 @@ impl Env {
     /// An environment with options; errors if the scenario does not build.
     pub fn try_new(scenario: FaultScenario, options: EnvOptions) -> Result<Env, AgentError> {
         let ep = Episode::new(&scenario, 0)?;
-        let statics = Arc::new(Statics::new(ep.sim(), &scenario.description));
+        let hint = task_hint(&scenario, options.reveal_root_cause);
+        let statics = Arc::new(Statics::new(ep.sim(), &hint));
         let n = statics.node_names.len();
         let mut env = Env {
             scenario: Arc::new(scenario),
@@ -848,7 +909,8 @@ impl Env {
         }
         let ep = Episode::restore(&snap.episode)?;
         let scenario = Arc::new(ep.scenario().clone());
-        let statics = Arc::new(Statics::new(ep.sim(), &scenario.description));
+        let hint = task_hint(&scenario, snap.options.reveal_root_cause);
+        let statics = Arc::new(Statics::new(ep.sim(), &hint));
         if snap.state.node_weights.len() != statics.node_names.len()
             || snap.state.dropped.len() != statics.node_names.len()
         {
@@ -877,8 +939,9 @@ impl Env {
 }
 
 /// Format version of [`Env::snapshot`] bytes (2: the agent state records where the latest
-/// observation's window began, and no longer the previous interval's availability).
-const SNAPSHOT_VERSION: u32 = 2;
+/// observation's window began, and no longer the previous interval's availability; 3: the
+/// options carry `reveal_root_cause`).
+const SNAPSHOT_VERSION: u32 = 3;
 
 #[derive(Serialize, Deserialize)]
 struct Snap {

@@ -20,7 +20,8 @@ use serde::{Deserialize, Serialize};
 pub struct GroupResult {
     /// Per candidate: the environment return over the horizon (plus the text rewards for text groups).
     pub rewards: Vec<f64>,
-    /// Per candidate: `(r - mean) / (std + 1e-4)`, or all zero when the group has zero variance.
+    /// Per candidate: `(r - mean) / (std + 1e-4)` with the sample (unbiased) std, or all zero
+    /// when the group has zero variance or one member ([`advantages`]).
     pub advantages: Vec<f64>,
     /// The rewards are all equal (within 1e-9).
     pub zero_std: bool,
@@ -30,11 +31,26 @@ pub struct GroupResult {
     pub text: Vec<Option<TextRewards>>,
 }
 
-/// Group-normalised advantages and the zero-variance flag.
+/// Group-normalised advantages and the zero-variance flag, as TRL's `GRPOTrainer` (which DIME
+/// trained with) computes them: `(r - mean) / (std + 1e-4)` where `std` is the **sample**
+/// standard deviation (`torch.std`'s default, Bessel-corrected: divided by `n - 1`). A group
+/// of fewer than two rewards (where `torch.std` gives NaN) or with a std below 1e-9 has all
+/// advantages 0 and the flag set.
+///
+/// ```
+/// use sim_agents::grpo::advantages;
+/// let (a, zero) = advantages(&[1.0, 2.0, 3.0]); // mean 2, sample std 1
+/// assert!(!zero);
+/// assert!((a[2] - 1.0 / (1.0 + 1e-4)).abs() < 1e-12);
+/// assert_eq!(advantages(&[5.0]), (vec![0.0], true));
+/// ```
 pub fn advantages(rewards: &[f64]) -> (Vec<f64>, bool) {
-    let n = rewards.len().max(1) as f64;
+    if rewards.len() < 2 {
+        return (vec![0.0; rewards.len()], true);
+    }
+    let n = rewards.len() as f64;
     let mean = rewards.iter().sum::<f64>() / n;
-    let var = rewards.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / n;
+    let var = rewards.iter().map(|r| (r - mean) * (r - mean)).sum::<f64>() / (n - 1.0);
     let std = var.sqrt();
     if std < 1e-9 {
         return (vec![0.0; rewards.len()], true);
@@ -202,4 +218,32 @@ pub fn sample_states(env: &Env, policy: &mut dyn Policy, steps: u32) -> Vec<Env>
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::advantages;
+
+    #[test]
+    fn advantages_use_the_unbiased_std_like_trl() {
+        // mean 2.5, sample std sqrt(5/3) = 1.2910 (the population std, 1.1180, gave 1.3415
+        // for the last one)
+        let (a, zero) = advantages(&[1.0, 2.0, 3.0, 4.0]);
+        assert!(!zero);
+        let std = (5.0f64 / 3.0).sqrt();
+        for (x, r) in a.iter().zip([1.0, 2.0, 3.0, 4.0]) {
+            assert!((x - (r - 2.5) / (std + 1e-4)).abs() < 1e-12, "{a:?}");
+        }
+        // two members: std = |a - b| / sqrt(2)
+        let (a, _) = advantages(&[0.0, 1.0]);
+        let s = 1.0 / 2f64.sqrt();
+        assert!((a[1] - 0.5 / (s + 1e-4)).abs() < 1e-12, "{a:?}");
+    }
+
+    #[test]
+    fn degenerate_groups_have_zero_advantages() {
+        assert_eq!(advantages(&[]), (vec![], true));
+        assert_eq!(advantages(&[3.0]), (vec![0.0], true));
+        assert_eq!(advantages(&[2.0, 2.0, 2.0]), (vec![0.0; 3], true));
+    }
 }

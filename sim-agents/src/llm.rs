@@ -285,7 +285,7 @@ impl TextPolicy<LlmGenerator> {
         let prompts = vec![p; g];
         self.last_prompt_chars = prompts
             .iter()
-            .map(|p| p.system.len() + p.user.len())
+            .map(|p| p.system.chars().count() + p.user.chars().count())
             .collect();
         let out = self.generator.generate(&prompts);
         self.last_completions = out.clone();

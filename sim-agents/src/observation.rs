@@ -154,7 +154,9 @@ pub struct Observation {
     pub p99_latency_norm: f64,
     /// Steps taken (0 at reset).
     pub step: u32,
-    /// The scenario's description.
+    /// DIME's task hint: a short, vague hint that names no node, pod or service (the class of
+    /// symptoms to expect: [`crate::env::task_hint`]); the scenario's description, which names
+    /// the root cause, only with [`crate::EnvOptions::reveal_root_cause`].
     pub task_hint: String,
     /// Running remediation score in [0.01, 0.99] (share of steps so far without SLO alerts).
     pub task_score: f64,

@@ -198,7 +198,7 @@ pub struct TextPolicy<G: TextGenerator> {
     pub generator: G,
     /// The prompt format.
     pub format: PromptFormat,
-    /// Prompt sizes (characters) of the last batch.
+    /// Prompt sizes (characters, not bytes: system plus user message) of the last batch.
     pub last_prompt_chars: Vec<usize>,
     /// The completions of the last batch.
     pub last_completions: Vec<String>,
@@ -234,7 +234,7 @@ impl<G: TextGenerator> TextPolicy<G> {
         let prompts: Vec<_> = obs.iter().map(|o| prompt(o, self.format)).collect();
         self.last_prompt_chars = prompts
             .iter()
-            .map(|p| p.system.len() + p.user.len())
+            .map(|p| p.system.chars().count() + p.user.chars().count())
             .collect();
         let out = self.generator.generate(&prompts);
         self.last_completions = out.clone();

@@ -5,8 +5,13 @@
 //! **probe** phase runs up to `probes` query commands (their answers arrive in the next
 //! observation); the **execution** phase asks for one remediation command and applies it; the
 //! **verification** phase lets `verify_steps` decision intervals pass and asks sim-faults'
-//! remediation verdict whether the system recovered. Unlike MicroRemed, the root cause is not
-//! handed to the agent unless `reveal_root_cause` is set.
+//! remediation verdict whether the system has recovered *now*: the W scrape windows just before
+//! the verification time must meet the SLOs and the throughput requirement, and windows before
+//! the first executed remediation command do not count ([`sim_faults::VerdictSpan`]), so a
+//! healthy stretch that ended before verification, or one before the agent acted, is no
+//! success. Unlike MicroRemed, the root cause is not handed to the agent unless
+//! `reveal_root_cause` is set (then the prompts name it and the observations' `task_hint` is
+//! the scenario's description; otherwise the hint is vague: [`crate::env::task_hint`]).
 
 use crate::action::{Action, ActionKind};
 use crate::env::{Env, EnvOptions};
@@ -15,18 +20,20 @@ use crate::policy::{TextGenerator, TextPolicy};
 use crate::render::{ChatPrompt, PromptFormat, prompt};
 use crate::report::first_fault_start;
 use serde::{Deserialize, Serialize};
-use sim_faults::{FaultScenario, remediation_verdict};
+use sim_faults::{FaultScenario, VerdictSpan, remediation_verdict};
 
 /// Settings of the loop.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RemediationConfig {
-    /// Most trials (T_max). Default 3.
+    /// Most trials (T_max), at least 1: [`remediate`] refuses 0. Default 3.
     pub t_max: u32,
     /// Most probe (query) commands per trial. Default 2.
     pub probes: u32,
     /// Decision intervals waited before verifying. Default 3.
     pub verify_steps: u32,
-    /// Tell the agent the root cause (MicroRemed's setting). Default false.
+    /// Tell the agent the root cause (MicroRemed's setting): the prompts name the root-cause
+    /// services and fault types, and the observations' `task_hint` is the scenario's
+    /// description ([`EnvOptions::reveal_root_cause`]). Default false.
     pub reveal_root_cause: bool,
     /// The prompt format. Default generic.
     pub format: PromptFormat,
@@ -51,19 +58,23 @@ pub struct RemediationReport {
     pub scenario: String,
     /// The seed.
     pub seed: u64,
-    /// The remediation verdict said recovered.
+    /// The remediation verdict at the end of a trial's verification said recovered: the W
+    /// windows just before that time, all after the first executed remediation command, were
+    /// healthy.
     pub success: bool,
     /// Trials used.
     pub trials: u32,
-    /// Time from the first fault's start to recovery, s.
+    /// When recovered: time from the first fault's start to the start of the final healthy run
+    /// (the consecutive SLO-meeting windows that last until verification; it may begin before
+    /// the first command when the SLOs already held then), s.
     pub time_to_recover_s: Option<f64>,
     /// The verdict's reason.
     pub reason: String,
     /// Prompts sent.
     pub prompts: u32,
-    /// Characters of all prompts.
+    /// Characters (Unicode scalar values, not bytes) of all prompts, system and user messages.
     pub prompt_chars: usize,
-    /// Characters of all completions.
+    /// Characters (Unicode scalar values, not bytes) of all completions.
     pub completion_chars: usize,
     /// The commands applied, in order.
     pub commands: Vec<String>,
@@ -71,23 +82,34 @@ pub struct RemediationReport {
 
 fn ask(generator: &mut dyn TextGenerator, p: ChatPrompt, rep: &mut RemediationReport) -> String {
     rep.prompts += 1;
-    rep.prompt_chars += p.system.len() + p.user.len();
+    rep.prompt_chars += p.system.chars().count() + p.user.chars().count();
     let out = generator
         .generate(std::slice::from_ref(&p))
         .pop()
         .unwrap_or_default();
-    rep.completion_chars += out.len();
+    rep.completion_chars += out.chars().count();
     out
 }
 
-/// Runs the loop on one scenario and seed.
+/// Runs the loop on one scenario and seed. Errors if the scenario does not build or
+/// `cfg.t_max` is 0.
 pub fn remediate(
     scenario: &FaultScenario,
     seed: u64,
     generator: &mut dyn TextGenerator,
     cfg: &RemediationConfig,
 ) -> Result<RemediationReport, AgentError> {
-    let mut env = Env::try_new(scenario.clone(), EnvOptions::default())?;
+    if cfg.t_max == 0 {
+        return Err(AgentError::Invalid {
+            what: "t_max",
+            why: "must be at least 1 (the most trials the loop may run)".into(),
+        });
+    }
+    let options = EnvOptions {
+        reveal_root_cause: cfg.reveal_root_cause,
+        ..EnvOptions::default()
+    };
+    let mut env = Env::try_new(scenario.clone(), options)?;
     let mut obs = env.reset(seed);
     let mut rep = RemediationReport {
         scenario: scenario.name.clone(),
@@ -115,7 +137,9 @@ pub fn remediate(
     } else {
         String::new()
     };
-    for trial in 1..=cfg.t_max.max(1) {
+    // when the first remediation command was applied: windows before it do not count
+    let mut first_command: Option<u64> = None;
+    for trial in 1..=cfg.t_max {
         if env.is_over() {
             break;
         }
@@ -148,6 +172,7 @@ pub fn remediate(
         let text = ask(generator, p, &mut rep);
         let a = TextPolicy::<crate::policy::OracleTextGenerator>::parse(&text);
         rep.commands.push(a.to_command());
+        let from = *first_command.get_or_insert(env.episode().now());
         obs = env.step(a).observation;
         // verification
         for _ in 0..cfg.verify_steps {
@@ -157,7 +182,8 @@ pub fn remediate(
             obs = env.step(Action::NoOp).observation;
         }
         let healthy = env.counterfactual();
-        let v = remediation_verdict(env.episode(), &healthy, start);
+        let span = VerdictSpan::new(start, env.episode().now()).with_from(from);
+        let v = remediation_verdict(env.episode(), &healthy, span);
         rep.reason = v.reason.clone();
         if v.recovered {
             rep.success = true;

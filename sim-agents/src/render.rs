@@ -1,6 +1,8 @@
 //! Prompt rendering: DIME's system prompt + observation JSON, and a generic text format for
-//! any topology. Rendering is deterministic (keys in a fixed order, numbers formatted by
-//! `serde_json`) and lazy: nothing is rendered unless a text policy asks.
+//! any topology. Rendering is deterministic (keys in a fixed order; the DIME prompt's JSON is
+//! byte-identical to Python's `json.dumps(obs, indent=2)`, [`dime_observation_text`]; the full
+//! observation JSON, [`dime_observation_json`], is a `serde_json` value) and lazy: nothing is
+//! rendered unless a text policy asks.
 
 use crate::observation::Observation;
 use serde_json::{Map, Value, json};
@@ -158,7 +160,8 @@ pub fn dime_observation_json(obs: &Observation) -> Value {
     Value::Object(m)
 }
 
-/// The keys of DIME's GRPO training prompts (spec §7), in that order.
+/// The keys of DIME's GRPO training prompts (spec §7), in that order: the key list of
+/// `_obs_to_dict` in DIME's `train_grpo_unsloth.py`, whose dict keeps that order.
 pub const DIME_PROMPT_KEYS: [&str; 13] = [
     "cpu_loads",
     "mem_utilizations",
@@ -175,26 +178,173 @@ pub const DIME_PROMPT_KEYS: [&str; 13] = [
     "cloud_budget",
 ];
 
-/// DIME's prompt: its system prompt, and the observation JSON with its training keys.
-pub fn dime_prompt(obs: &Observation) -> ChatPrompt {
-    let full = dime_observation_json(obs);
-    let mut out = String::from("{\n");
-    for (i, k) in DIME_PROMPT_KEYS.iter().enumerate() {
-        let v = full.get(*k).cloned().unwrap_or(Value::Null);
-        out.push_str(&format!(
-            "  \"{k}\": {}",
-            serde_json::to_string(&v).unwrap_or_default()
-        ));
-        out.push_str(if i + 1 < DIME_PROMPT_KEYS.len() {
-            ",\n"
-        } else {
-            "\n"
-        });
+/// A value as Python's `json` module prints it.
+enum PyJson<'a> {
+    Int(i64),
+    Float(f64),
+    Str(&'a str),
+    List(Vec<PyJson<'a>>),
+}
+
+impl PyJson<'_> {
+    /// Appends `json.dumps(self, indent=2)` at nesting `level` (Python's layout: one item per
+    /// line indented by two spaces per level, items separated by `,` at the line end, empty
+    /// lists as `[]`).
+    fn write(&self, out: &mut String, level: usize) {
+        match self {
+            PyJson::Int(i) => out.push_str(&i.to_string()),
+            PyJson::Float(x) => out.push_str(&python_float_repr(*x)),
+            PyJson::Str(s) => out.push_str(&python_json_string(s)),
+            PyJson::List(items) if items.is_empty() => out.push_str("[]"),
+            PyJson::List(items) => {
+                out.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push(',');
+                    }
+                    out.push('\n');
+                    out.push_str(&"  ".repeat(level + 1));
+                    v.write(out, level + 1);
+                }
+                out.push('\n');
+                out.push_str(&"  ".repeat(level));
+                out.push(']');
+            }
+        }
     }
-    out.push('}');
+}
+
+/// `repr(x)` of a Python float, as `json.dumps` prints it: the shortest digits that read back
+/// as `x`, with a `.0` on integral values (`1.0`), scientific notation below 1e-4 and from
+/// 1e16 on (`1e-05`, `1e+16`: a signed exponent of at least two digits), and `NaN`,
+/// `Infinity`, `-Infinity` for the non-finite values (`json.dumps` allows them by default).
+///
+/// ```
+/// use sim_agents::render::python_float_repr;
+/// assert_eq!(python_float_repr(1.0), "1.0");
+/// assert_eq!(python_float_repr(0.1), "0.1");
+/// assert_eq!(python_float_repr(1e-5), "1e-05");
+/// assert_eq!(python_float_repr(1e16), "1e+16");
+/// assert_eq!(python_float_repr(123456789.5), "123456789.5");
+/// ```
+pub fn python_float_repr(x: f64) -> String {
+    if x.is_nan() {
+        return "NaN".into();
+    }
+    if x.is_infinite() {
+        return if x > 0.0 { "Infinity" } else { "-Infinity" }.into();
+    }
+    if x == 0.0 {
+        return if x.is_sign_negative() { "-0.0" } else { "0.0" }.into();
+    }
+    // Rust's `{:e}` gives the shortest round-trip digits: `d[.ddd]e<exp>`
+    let sci = format!("{:e}", x.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(|c| *c != '.').collect();
+    let sign = if x < 0.0 { "-" } else { "" };
+    // Python's float_repr_style 'short': scientific when exp < -4 or exp >= 16
+    if !(-4..16).contains(&exp) {
+        let e_sign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{mantissa}e{e_sign}{:02}", exp.unsigned_abs());
+    }
+    let n = digits.len() as i32;
+    let body = if exp < 0 {
+        format!("0.{}{digits}", "0".repeat((-exp - 1) as usize))
+    } else if exp + 1 >= n {
+        format!("{digits}{}.0", "0".repeat((exp + 1 - n) as usize))
+    } else {
+        let (a, b) = digits.split_at((exp + 1) as usize);
+        format!("{a}.{b}")
+    };
+    format!("{sign}{body}")
+}
+
+/// A string as Python's `json.dumps` prints it (`ensure_ascii=True`): `"` and `\` escaped,
+/// `\b \f \n \r \t` as such, other characters outside printable ASCII (`' '..='~'`) as
+/// `\uXXXX` (lowercase hex; UTF-16 surrogate pairs above U+FFFF).
+///
+/// ```
+/// use sim_agents::render::python_json_string;
+/// assert_eq!(python_json_string("a\"b\n€"), "\"a\\\"b\\n\\u20ac\"");
+/// ```
+pub fn python_json_string(s: &str) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            ' '..='~' => out.push(c),
+            _ => {
+                let mut buf = [0u16; 2];
+                for u in c.encode_utf16(&mut buf) {
+                    let _ = write!(out, "\\u{u:04x}");
+                }
+            }
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// The observation part of DIME's prompt: byte for byte what Python's
+/// `json.dumps(obs, indent=2)` prints for the dict of [`DIME_PROMPT_KEYS`] (in that order) with
+/// this observation's values. Floats print as Python's `repr` ([`python_float_repr`]), strings
+/// with `ensure_ascii` ([`python_json_string`]), each list item on its own line.
+pub fn dime_observation_text(obs: &Observation) -> String {
+    let floats = |v: &[f64]| PyJson::List(v.iter().map(|x| PyJson::Float(*x)).collect());
+    let values: [PyJson<'_>; 13] = [
+        floats(&obs.cpu_loads),
+        floats(&obs.mem_utilizations),
+        PyJson::List(obs.queue_lengths.iter().map(|q| PyJson::Int(*q)).collect()),
+        PyJson::List(
+            obs.failed_nodes
+                .iter()
+                .map(|n| PyJson::Int(i64::from(*n)))
+                .collect(),
+        ),
+        PyJson::Float(obs.latency_ms),
+        PyJson::Float(obs.request_rate),
+        PyJson::Float(obs.io_wait),
+        PyJson::Float(obs.p99_latency),
+        PyJson::Float(obs.error_budget),
+        PyJson::Int(i64::from(obs.step)),
+        PyJson::Str(&obs.task_hint),
+        PyJson::List(obs.action_errors.iter().map(|e| PyJson::Str(e)).collect()),
+        PyJson::Int(obs.cloud_budget),
+    ];
+    let mut out = String::from("{");
+    for (i, (k, v)) in DIME_PROMPT_KEYS.iter().zip(&values).enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str("\n  ");
+        out.push_str(&python_json_string(k));
+        out.push_str(": ");
+        v.write(&mut out, 1);
+    }
+    out.push_str("\n}");
+    out
+}
+
+/// DIME's prompt (the model card's): its system prompt, and a user message with the
+/// observation JSON of DIME's training keys laid out as `json.dumps(obs, indent=2)`
+/// ([`dime_observation_text`]):
+/// `Current system state:\n{json}\nWhat action should be taken?`.
+pub fn dime_prompt(obs: &Observation) -> ChatPrompt {
     ChatPrompt {
         system: DIME_SYSTEM_PROMPT.into(),
-        user: format!("Current system state:\n{out}\nWhat action should be taken?"),
+        user: format!(
+            "Current system state:\n{}\nWhat action should be taken?",
+            dime_observation_text(obs)
+        ),
     }
 }
 

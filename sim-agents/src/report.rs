@@ -4,7 +4,7 @@ use crate::action::ActionKind;
 use crate::env::{Env, EnvOptions};
 use crate::policy::Policy;
 use serde::{Deserialize, Serialize};
-use sim_faults::{Episode, FaultScenario, LocalizationScores, remediation_verdict};
+use sim_faults::{Episode, FaultScenario, LocalizationScores, VerdictSpan, remediation_verdict};
 use std::collections::BTreeMap;
 
 /// What one episode of one policy did.
@@ -22,9 +22,13 @@ pub struct EpisodeReport {
     pub return_: f64,
     /// Sum of each reward component over the episode.
     pub reward_components: BTreeMap<String, f64>,
-    /// The sim-faults remediation verdict, judged from the first fault's start.
+    /// The sim-faults remediation verdict at the episode's end
+    /// ([`sim_faults::remediation_verdict`] with windows counted from the first fault's start
+    /// and verified at the last step): the W scrape windows before the end met the SLOs and
+    /// the throughput requirement.
     pub recovered: bool,
-    /// Time from the first fault's start to recovery, s.
+    /// When recovered: time from the first fault's start to the start of the final healthy run
+    /// (the SLO-meeting windows that last until the end), s.
     pub time_to_recover_s: Option<f64>,
     /// Service-level localization scores of the RobustScorer baseline
     /// ([`sim_faults::baseline::rank_services`]) on this episode's telemetry against its root
@@ -97,10 +101,11 @@ pub fn run_episode_against(
             break;
         }
     }
-    let since = first_fault_start(env.episode());
+    // judged at the episode's end, on the windows from the first fault's start on
+    let span = VerdictSpan::new(first_fault_start(env.episode()), env.episode().now());
     let v = match healthy {
-        Some(h) => remediation_verdict(env.episode(), h, since),
-        None => remediation_verdict(env.episode(), &env.counterfactual(), since),
+        Some(h) => remediation_verdict(env.episode(), h, span),
+        None => remediation_verdict(env.episode(), &env.counterfactual(), span),
     };
     let (p50, p99) = entry_latency(env.episode());
     let (truth, _, _) = sim_faults::root_causes(env.episode());

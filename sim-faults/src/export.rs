@@ -10,8 +10,11 @@
 //! - `traces.csv` (`time,traceID,spanID,serviceName,methodName,operationName,startTimeMillis,startTime,duration,statusCode,parentSpanID`, `startTime` and `duration` in us),
 //! - `inject_time.txt` (one integer Unix timestamp: the fault start),
 //!
-//! at 1 s resolution over the window `[inject - pre, inject + post]` (RCAEval: 720 s each side).
-//! Simulated time 0 is [`crate::otlp::EPOCH_UNIX_S`].
+//! at 1 s resolution over the window `[inject - pre, inject + post]`, both ends included:
+//! `pre + post + 1` metric rows (RCAEval: 720 s each side, 1441 rows, the injection exactly
+//! centred). The simulation runs from 0 to the window's end, one scrape interval longer than the
+//! window (scrapes come at the end of each interval, so the first is at 1 s: the window's first
+//! row); logs and traces cover the same run. Simulated time 0 is [`crate::otlp::EPOCH_UNIX_S`].
 
 use crate::episode::{Episode, meaningful_services};
 use crate::error::FaultError;
@@ -82,9 +85,11 @@ pub struct RcaEvalOptions {
     pub seed: u64,
     /// Output directory.
     pub out: PathBuf,
-    /// Seconds before the injection (RCAEval: 720).
+    /// Seconds before the injection (RCAEval: 720): the first metric row is at
+    /// `inject_time - pre_s`.
     pub pre_s: u64,
-    /// Seconds after the injection (RCAEval: 720).
+    /// Seconds after the injection (RCAEval: 720): the last metric row is at
+    /// `inject_time + post_s`.
     pub post_s: u64,
     /// Span sampling rate of the exported runs.
     pub trace_sample_rate: f64,
@@ -121,8 +126,14 @@ pub struct ExportedCase {
     pub inject_time: u64,
 }
 
+/// The simulated time (s) of an RCAEval export's first metric row: the first scrape, one
+/// interval (1 s) after the start. The fault starts `pre_s` later.
+pub const RCAEVAL_WINDOW_START_S: u64 = 1;
+
 /// Simulates and writes a suite of cases in RCAEval's layout. The root-cause service of each
-/// case is drawn from the seed among the services where the fault is meaningful.
+/// case is drawn from the seed among the services where the fault is meaningful. Each case's
+/// metrics have one row per second over `[inject_time - pre_s, inject_time + post_s]`, both
+/// ends included (`pre_s + post_s + 1` rows).
 pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultError> {
     if opts.runs == 0 || opts.faults.is_empty() {
         return Err(FaultError::Usage(
@@ -140,9 +151,13 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
             origin: origin.clone(),
             source,
         })?;
-    base.duration = SimDuration::from_secs(opts.pre_s + opts.post_s);
+    // scrapes at 1 s, 2 s, ...: the window [t0 - pre, t0 + post] starts at the first one
+    let inject_s = RCAEVAL_WINDOW_START_S + opts.pre_s;
+    base.duration = SimDuration::from_secs(inject_s + opts.post_s);
     base.scrape_interval = SimDuration::from_secs(1);
     base.telemetry.trace_sample_rate = opts.trace_sample_rate.clamp(0.0, 1.0);
+    // every row of the window stays in memory
+    base.telemetry.retain_scrapes = 0;
     mkdir(&opts.out)?;
     let mut cases = Vec::new();
     let mut counts: std::collections::BTreeMap<String, u32> = std::collections::BTreeMap::new();
@@ -160,7 +175,7 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
         for run in 0..opts.runs {
             let case_seed = sim_core::rng::mix64(opts.seed ^ ((fi as u64) << 32) ^ run as u64);
             let mut spec =
-                FaultSpec::microremed(ftype, None, SimDuration::from_secs(opts.pre_s), None)
+                FaultSpec::microremed(ftype, None, SimDuration::from_secs(inject_s), None)
                     .ok_or_else(|| FaultError::Usage(format!("no fault type {ftype}")))?;
             let cands = meaningful_services(&base, &spec.chaos);
             if cands.is_empty() {
@@ -188,7 +203,7 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
             *n += 1;
             let dir = opts.out.join(&key).join(n.to_string());
             mkdir(&dir)?;
-            let inject_time = EPOCH_UNIX_S + opts.pre_s;
+            let inject_time = EPOCH_UNIX_S + inject_s;
             write_rcaeval_case(&ep, &dir, inject_time)?;
             cases.push(ExportedCase {
                 dir,
@@ -202,7 +217,10 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
     Ok(cases)
 }
 
-/// Writes one episode's telemetry as an RCAEval case directory (RE1 `data.csv` and RE2 files).
+/// Writes one episode's telemetry as an RCAEval case directory (RE1 `data.csv` and RE2 files):
+/// one metric row per scrape of the episode (its `time`: the scrape's end, in Unix seconds), its
+/// logs and sampled spans, and `inject_time`. [`export_rcaeval`] runs episodes whose scrapes
+/// are exactly the window around the injection.
 pub fn write_rcaeval_case(ep: &Episode, dir: &Path, inject_time: u64) -> Result<(), FaultError> {
     let sim = ep.sim();
     let t = sim.telemetry();

@@ -12,7 +12,7 @@
 //! episodes and RCAEval datasets.
 //!
 //! ```
-//! use sim_faults::{Episode, FaultScenario, remediation_verdict};
+//! use sim_faults::{Episode, FaultScenario, VerdictSpan, remediation_verdict};
 //! use sim_core::time::SECONDS;
 //!
 //! let sc = FaultScenario::from_toml_str(r#"
@@ -58,9 +58,12 @@
 //! assert_eq!(gt.fault_types, vec!["cpu-stress".to_string()]);
 //! assert!(gt.blast_radius.contains(&"api".to_string()));
 //! assert!(gt.first_symptom.unwrap() >= 20 * SECONDS);
-//! // The stress ended at 40 s, so the system recovered afterwards.
-//! let v = remediation_verdict(&ep, &healthy, 40 * SECONDS);
+//! // The stress (from 20 s) ended at 40 s, so the system recovered afterwards: judged at the
+//! // end (60 s) on windows from 40 s on, with the time to recover measured from 20 s.
+//! let span = VerdictSpan::new(20 * SECONDS, ep.now()).with_from(40 * SECONDS);
+//! let v = remediation_verdict(&ep, &healthy, span);
 //! assert!(v.recovered, "{}", v.reason);
+//! assert!(v.recovered_at.unwrap() >= 20 * SECONDS);
 //! ```
 
 #![warn(missing_docs)]
@@ -83,6 +86,6 @@ pub use scenario::{
     AgentSettings, FaultScenario, RemediationSpec, builtin_names, suite, suite_names,
 };
 pub use scoring::{
-    LocalizationReport, LocalizationScores, Verdict, fault_type_accuracy, localization_scores,
-    remediation_verdict, score_localization,
+    LocalizationReport, LocalizationScores, Verdict, VerdictSpan, fault_type_accuracy,
+    localization_scores, remediation_verdict, score_localization,
 };

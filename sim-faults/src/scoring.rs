@@ -10,15 +10,53 @@ use std::collections::BTreeMap;
 /// Whether an episode recovered.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Verdict {
-    /// The SLOs held for W consecutive windows with at least the required share of the healthy
-    /// run's served throughput.
+    /// The W scrape windows just before the verification time ([`VerdictSpan::at`]), all
+    /// starting at or after [`VerdictSpan::from`], met every SLO, and over them every service
+    /// served at least the required share of the healthy run's successful requests.
     pub recovered: bool,
-    /// Start of the first qualifying run of windows (ns).
+    /// When recovered: the start (ns) of the final healthy run, the longest run of consecutive
+    /// SLO-meeting windows that lasts until the verification time, among the windows that start
+    /// at or after [`VerdictSpan::fault_start`] (no later than `fault_start`'s own). It can be
+    /// earlier than [`VerdictSpan::from`] when the SLOs already held before it, and is
+    /// `fault_start` when they held throughout.
     pub recovered_at: Option<u64>,
-    /// `recovered_at - since` (ns).
+    /// When recovered: `recovered_at - fault_start` (ns).
     pub time_to_recover: Option<u64>,
-    /// Why (which check failed last, or how it recovered).
+    /// Why (the check that failed, or how it recovered).
     pub reason: String,
+}
+
+/// The times (ns of simulated time) a remediation verdict reads.
+///
+/// A scrape window is the interval `(t - scrape_interval, t]` of the scrape at `t`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerdictSpan {
+    /// Start of the fault: the time to recover is measured from here, and the final healthy
+    /// run is not traced back past it.
+    pub fault_start: u64,
+    /// Windows that start before this time do not count toward recovery: the time of the first
+    /// command an agent executed (`fault_start` where no agent acts, e.g. a fault that ends on
+    /// its own).
+    pub from: u64,
+    /// Verification time: the W windows that end at or before it, the last of them ending
+    /// within one scrape interval of it, are the ones judged.
+    pub at: u64,
+}
+
+impl VerdictSpan {
+    /// A span whose windows count from the fault's start (`from = fault_start`), verified at `at`.
+    pub fn new(fault_start: u64, at: u64) -> VerdictSpan {
+        VerdictSpan {
+            fault_start,
+            from: fault_start,
+            at,
+        }
+    }
+
+    /// The same span with windows counting only from `from` on (e.g. the first command).
+    pub fn with_from(self, from: u64) -> VerdictSpan {
+        VerdictSpan { from, ..self }
+    }
 }
 
 fn served(s: &Scrape, service: &str) -> f64 {
@@ -29,23 +67,39 @@ fn served(s: &Scrape, service: &str) -> f64 {
         .unwrap_or(0.0)
 }
 
-/// Judges remediation of `ep` from `since_ns` against `healthy` (its counterfactual, run at
-/// least as far).
+fn secs(ns: u64) -> f64 {
+    ns as f64 / 1e9
+}
+
+/// Judges remediation of `ep` against `healthy` (its counterfactual, run at least to
+/// `span.at`) at the verification time `span.at`.
 ///
-/// Recovered iff, in W consecutive scrape windows after `since_ns` (W and the ratio from the
-/// scenario's [`crate::RemediationSpec`]), every SLO of the scenario holds in every window (for
-/// an entry service, on the worse of the server-side and the client-side metrics:
-/// [`crate::effective_service_metrics`]), and
-/// over those W windows every service that served at least 1 request/s in the healthy run
-/// served at least `throughput_ratio` of the healthy run's successful requests. Served means
+/// Recovered iff the W scrape windows just before `span.at` (W and the ratio from the
+/// scenario's [`crate::RemediationSpec`]; the last W windows that end at or before `span.at`,
+/// the last one ending within one scrape interval of it) all start at or after `span.from`,
+/// every SLO of the scenario holds in each of them (for an entry service, on the worse of the
+/// server-side and the client-side metrics: [`crate::effective_service_metrics`]), and over
+/// those W windows every service that served at least 1 request/s in the healthy run served at
+/// least `throughput_ratio` of the healthy run's successful requests. A healthy stretch that
+/// ended before `span.at`, or that lies before `span.from`, does not count. Served means
 /// answered without error, so deleting a deployment, scaling to zero or throttling ingress never
 /// counts (the throughput check fails), and pods merely Running do not either (the SLOs and
 /// throughput are measured on requests).
-pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Verdict {
+///
+/// When recovered, the time to recover is measured from `span.fault_start` to the start of the
+/// final healthy run: the consecutive windows meeting every SLO that end with the verification
+/// windows, traced back to the fault's start at most (see [`Verdict::recovered_at`]).
+pub fn remediation_verdict(ep: &Episode, healthy: &Episode, span: VerdictSpan) -> Verdict {
     let sc = ep.scenario();
     let w = sc.remediation.windows.max(1) as usize;
     let ratio = sc.remediation.throughput_ratio;
-    let interval = sc.base.scrape_interval.0;
+    let interval = sc.base.scrape_interval.0.max(1);
+    let not_recovered = |reason: String| Verdict {
+        recovered: false,
+        recovered_at: None,
+        time_to_recover: None,
+        reason,
+    };
     let hmap: BTreeMap<u64, &Scrape> = healthy
         .sim()
         .telemetry()
@@ -53,25 +107,40 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Ve
         .iter()
         .map(|s| (s.time, s))
         .collect();
+    // the windows after the fault's start and up to the verification time, with the healthy
+    // run's window of the same time
     let pairs: Vec<(&Scrape, &Scrape)> = ep
         .sim()
         .telemetry()
         .scrapes
         .iter()
-        .filter(|s| s.time > since_ns)
+        .filter(|s| s.time.saturating_sub(interval) >= span.fault_start && s.time <= span.at)
         .filter_map(|s| hmap.get(&s.time).map(|h| (s, *h)))
         .collect();
-    if pairs.len() < w {
-        return Verdict {
-            recovered: false,
-            recovered_at: None,
-            time_to_recover: None,
-            reason: format!(
-                "only {} scrape windows after {} s to judge (need {w})",
-                pairs.len(),
-                since_ns as f64 / 1e9
-            ),
-        };
+    let Some(last) = pairs.last().map(|(s, _)| s.time) else {
+        return not_recovered(format!(
+            "no scrape window between {} s and {} s to judge (need {w})",
+            secs(span.fault_start.max(span.from)),
+            secs(span.at)
+        ));
+    };
+    if last + interval <= span.at {
+        return not_recovered(format!(
+            "no scrape window ends within one interval before the verification time {} s (the last judged ends at {} s)",
+            secs(span.at),
+            secs(last)
+        ));
+    }
+    let counted = pairs
+        .iter()
+        .filter(|(s, _)| s.time.saturating_sub(interval) >= span.from)
+        .count();
+    if counted < w {
+        return not_recovered(format!(
+            "only {counted} scrape windows between {} s and {} s to judge (need {w})",
+            secs(span.from.max(span.fault_start)),
+            secs(span.at)
+        ));
     }
     let slo_ok = |s: &Scrape| -> Result<(), String> {
         for slo in &sc.base.slos {
@@ -101,67 +170,62 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, since_ns: u64) -> Ve
         }
         Ok(())
     };
-    let services: Vec<String> = sc.base.services.iter().map(|s| s.name.clone()).collect();
-    let mut last_reason = String::from("no window qualified");
-    let mut run_start = 0usize;
-    let mut run_len = 0usize;
-    for (k, (s, _)) in pairs.iter().enumerate() {
+    // the final healthy run: consecutive SLO-meeting windows ending with the last one
+    let mut run_start = pairs.len();
+    let mut violation = None;
+    for (k, (s, _)) in pairs.iter().enumerate().rev() {
         match slo_ok(s) {
-            Ok(()) => {
-                if run_len == 0 {
-                    run_start = k;
-                }
-                run_len += 1;
-            }
+            Ok(()) => run_start = k,
             Err(r) => {
-                last_reason = format!("SLO violated at {} s: {r}", s.time as f64 / 1e9);
-                run_len = 0;
-                continue;
-            }
-        }
-        if run_len >= w {
-            // throughput over the last w windows of the run
-            let block = &pairs[k + 1 - w..=k];
-            let mut ok = true;
-            for name in &services {
-                let hs: f64 = block.iter().map(|(_, h)| served(h, name)).sum();
-                if hs < w as f64 {
-                    continue;
-                }
-                let es: f64 = block.iter().map(|(e, _)| served(e, name)).sum();
-                if es < ratio * hs {
-                    last_reason = format!(
-                        "{name} served {:.1} req/s vs {:.1} healthy (< {:.0}%) in the windows ending {} s",
-                        es / w as f64,
-                        hs / w as f64,
-                        ratio * 100.0,
-                        s.time as f64 / 1e9
-                    );
-                    ok = false;
-                    break;
-                }
-            }
-            if ok {
-                let first = block[0].0.time.saturating_sub(interval).max(since_ns);
-                let _ = run_start;
-                return Verdict {
-                    recovered: true,
-                    recovered_at: Some(first),
-                    time_to_recover: Some(first.saturating_sub(since_ns)),
-                    reason: format!(
-                        "SLOs held and throughput >= {:.0}% of healthy for {w} windows from {} s",
-                        ratio * 100.0,
-                        first as f64 / 1e9
-                    ),
-                };
+                violation = Some(format!("SLO violated at {} s: {r}", secs(s.time)));
+                break;
             }
         }
     }
+    let block = &pairs[pairs.len() - w..];
+    if pairs.len() - run_start < w {
+        return not_recovered(format!(
+            "{} (in the {w} windows before the verification time {} s)",
+            violation.unwrap_or_default(),
+            secs(span.at)
+        ));
+    }
+    let services: Vec<String> = sc.base.services.iter().map(|s| s.name.clone()).collect();
+    for name in &services {
+        let hs: f64 = block.iter().map(|(_, h)| served(h, name)).sum();
+        if hs < w as f64 {
+            continue;
+        }
+        let es: f64 = block.iter().map(|(e, _)| served(e, name)).sum();
+        if es < ratio * hs {
+            return not_recovered(format!(
+                "{name} served {:.1} req/s vs {:.1} healthy (< {:.0}%) in the {w} windows before the verification time {} s",
+                es / w as f64,
+                hs / w as f64,
+                ratio * 100.0,
+                secs(span.at)
+            ));
+        }
+    }
+    let first = pairs[run_start]
+        .0
+        .time
+        .saturating_sub(interval)
+        .max(span.fault_start);
+    let since = if first == span.fault_start {
+        format!("throughout since the fault's start at {} s", secs(first))
+    } else {
+        format!("since {} s", secs(first))
+    };
     Verdict {
-        recovered: false,
-        recovered_at: None,
-        time_to_recover: None,
-        reason: last_reason,
+        recovered: true,
+        recovered_at: Some(first),
+        time_to_recover: Some(first - span.fault_start),
+        reason: format!(
+            "SLOs held and throughput >= {:.0}% of healthy in the {w} windows before {} s; SLOs held {since}",
+            ratio * 100.0,
+            secs(span.at),
+        ),
     }
 }
 

@@ -921,9 +921,12 @@ fn zombie_node_looks_alive_but_black_holes_traffic() {
         let gt = rebooted.ground_truth(&cf);
         assert_eq!(gt.faults[0].end, Some(60 * SECONDS));
         // the remediation verdict reads the client-side error rate too
+        // zombie from 30 s, commands at 60 s, verified at 100 s
+        let span =
+            sim_faults::VerdictSpan::new(30 * SECONDS, 100 * SECONDS).with_from(60 * SECONDS);
         let (vr, vb) = (
-            sim_faults::remediation_verdict(&restarted, &cf, 60 * SECONDS),
-            sim_faults::remediation_verdict(&rebooted, &cf, 60 * SECONDS),
+            sim_faults::remediation_verdict(&restarted, &cf, span),
+            sim_faults::remediation_verdict(&rebooted, &cf, span),
         );
         eprintln!(
             "zombie seed {seed}: verdict restarted pods {:?}; rebooted node {:?}",

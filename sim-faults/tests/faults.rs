@@ -3,7 +3,9 @@
 use proptest::prelude::*;
 use sim_core::telemetry::Phase;
 use sim_core::time::SECONDS;
-use sim_faults::{Episode, FaultScenario, builtin_names, localization_scores, remediation_verdict};
+use sim_faults::{
+    Episode, FaultScenario, VerdictSpan, builtin_names, localization_scores, remediation_verdict,
+};
 
 const BASE: &str = r#"
 name = "t"
@@ -119,7 +121,7 @@ chaos = { kind = "StressChaos", stressors = { cpu = { workers = 10, load = 100 }
     assert!(!gt.blast_radius.contains(&"batch".to_string()));
     assert!(gt.first_symptom.is_none_or(|t| t > 10 * SECONDS));
     // the stress is gone after the end: recovered
-    let v = remediation_verdict(&ep, &cf, 30 * SECONDS);
+    let v = remediation_verdict(&ep, &cf, VerdictSpan::new(30 * SECONDS, ep.now()));
     assert!(v.recovered, "{}", v.reason);
 }
 
