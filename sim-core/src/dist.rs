@@ -5,7 +5,7 @@
 //! and sampled to integer nanoseconds from a caller-supplied stream.
 
 use crate::rng::{exponential, standard_normal, unit};
-use crate::time::SimDuration;
+use crate::time::{MAX_PARSED_NANOS, SimDuration};
 use rand_chacha::ChaCha8Rng;
 use serde::{Deserialize, Serialize};
 
@@ -77,8 +77,28 @@ impl DurationDist {
         }
     }
 
-    /// Checks the parameters; the error says which one is wrong.
+    /// Checks the parameters; the error says which one is wrong. Every duration parameter must
+    /// be at most [`MAX_PARSED_NANOS`] (what a duration string can give; a value built in code
+    /// could be larger).
     pub fn validate(&self) -> Result<(), String> {
+        let too_long = |what: &str, d: &SimDuration| {
+            (d.0 > MAX_PARSED_NANOS)
+                .then(|| format!("{what} {d} is above the longest duration ({MAX_PARSED_NANOS}ns)"))
+        };
+        let long = match self {
+            DurationDist::Constant { value } => too_long("value", value),
+            DurationDist::Exponential { mean } => too_long("mean", mean),
+            DurationDist::Lognormal { median, .. } => too_long("median", median),
+            DurationDist::Uniform { low, high } => {
+                too_long("low", low).or_else(|| too_long("high", high))
+            }
+            DurationDist::Empirical { values } => {
+                values.iter().find_map(|v| too_long("a value", v))
+            }
+        };
+        if let Some(e) = long {
+            return Err(e);
+        }
         match self {
             DurationDist::Lognormal { sigma, .. }
                 if !(sigma.is_finite() && *sigma >= 0.0 && *sigma <= 10.0) =>
@@ -96,12 +116,16 @@ impl DurationDist {
     }
 
     /// Draws one value in nanoseconds. Consumes no randomness for a constant.
+    ///
+    /// A draw of a valid distribution ([`DurationDist::validate`]) is at most
+    /// [`MAX_PARSED_NANOS`] (exponential draws are capped there, log-normal ones at 1e15 ns),
+    /// so adding it to a time on the clock cannot overflow.
     #[inline]
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> u64 {
         // the two kinds on every hot path inline at the call site; the rest stay out of line
         match self {
             DurationDist::Constant { value } => value.0,
-            DurationDist::Exponential { mean } => (exponential(rng, mean.0 as f64) + 0.5) as u64,
+            DurationDist::Exponential { mean } => sample_exponential(rng, mean.0),
             _ => self.sample_other(rng),
         }
     }
@@ -110,13 +134,15 @@ impl DurationDist {
     fn sample_other(&self, rng: &mut ChaCha8Rng) -> u64 {
         match self {
             DurationDist::Constant { value } => value.0,
-            DurationDist::Exponential { mean } => (exponential(rng, mean.0 as f64) + 0.5) as u64,
+            DurationDist::Exponential { mean } => sample_exponential(rng, mean.0),
             DurationDist::Lognormal { median, sigma } => {
                 let v = median.0 as f64 * (sigma * standard_normal(rng)).exp();
                 (v.min(1e15) + 0.5) as u64
             }
             DurationDist::Uniform { low, high } => {
-                low.0 + (unit(rng) * (high.0 - low.0) as f64).round() as u64
+                // `high - low` rounds up as a float above 2^53: keep the draw inside the range
+                let x = (unit(rng) * high.0.saturating_sub(low.0) as f64).round() as u64;
+                low.0.saturating_add(x).min(high.0.max(low.0))
             }
             DurationDist::Empirical { values } => {
                 values[crate::rng::below(rng, values.len() as u32) as usize].0
@@ -128,6 +154,13 @@ impl DurationDist {
     pub fn is_constant(&self) -> bool {
         matches!(self, DurationDist::Constant { .. })
     }
+}
+
+/// An exponential draw of mean `mean` ns, rounded, at most [`MAX_PARSED_NANOS`] (a draw of a
+/// mean near the cap could otherwise reach `u64::MAX`).
+#[inline]
+fn sample_exponential(rng: &mut ChaCha8Rng, mean: u64) -> u64 {
+    ((exponential(rng, mean as f64) + 0.5) as u64).min(MAX_PARSED_NANOS)
 }
 
 #[cfg(test)]
@@ -156,6 +189,53 @@ mod tests {
         for _ in 0..1000 {
             let x = u.sample(&mut r);
             assert!((10..=20).contains(&x));
+        }
+    }
+
+    /// No draw of a valid distribution exceeds the longest duration (a sum of a time on the
+    /// clock and a draw cannot overflow); parameters above it are errors.
+    #[test]
+    fn draws_stay_below_the_duration_cap() {
+        let mut r = stream(2, StreamKind::Service, 0);
+        let max = SimDuration(MAX_PARSED_NANOS);
+        for d in [
+            DurationDist::exponential(max),
+            DurationDist::Lognormal {
+                median: max,
+                sigma: 10.0,
+            },
+            DurationDist::Uniform {
+                low: SimDuration::ZERO,
+                high: max,
+            },
+            DurationDist::Uniform {
+                low: SimDuration(MAX_PARSED_NANOS - 3),
+                high: max,
+            },
+            DurationDist::Empirical { values: vec![max] },
+        ] {
+            d.validate().unwrap();
+            for _ in 0..10_000 {
+                assert!(d.sample(&mut r) <= MAX_PARSED_NANOS, "{d:?}");
+            }
+        }
+        let over = SimDuration(MAX_PARSED_NANOS + 1);
+        for d in [
+            DurationDist::constant(over),
+            DurationDist::exponential(over),
+            DurationDist::Lognormal {
+                median: over,
+                sigma: 0.5,
+            },
+            DurationDist::Uniform {
+                low: SimDuration::ZERO,
+                high: SimDuration(u64::MAX),
+            },
+            DurationDist::Empirical {
+                values: vec![SimDuration(1), over],
+            },
+        ] {
+            assert!(d.validate().is_err(), "{d:?}");
         }
     }
 

@@ -62,6 +62,9 @@ pub struct ScriptedRequest {
 /// Running this long without a crash resets the CrashLoopBackOff delay (Kubernetes: 10 min).
 const BACKOFF_RESET_NS: u64 = 600 * SECONDS;
 
+/// The most replicas a deployment can have (the scenario's and `Simulation::scale`'s bound).
+pub(crate) const MAX_REPLICAS: u32 = 10_000;
+
 /// Shortest think time of a closed-loop user (ns).
 const MIN_THINK_NS: u64 = 1_000_000;
 
@@ -377,7 +380,8 @@ pub(crate) struct PodRt {
     pub weight: u32,
     pub wrr: i64,
     pub win: PodWindow,
-    /// CPU charged since the last autoscaler evaluation of the pod's service.
+    /// CPU charged since the later of the last autoscaler evaluation of the pod's service and
+    /// the time the pod last became ready (`ready_at`): the span the autoscaler divides it by.
     pub hpa_cpu_ns: u64,
 }
 
@@ -414,7 +418,13 @@ pub(crate) struct SvcRt {
     pub win_requests: u32,
     pub win_errors: u32,
     pub hpa_next: u64,
-    pub hpa_low_since: u64,
+    /// The autoscaler's recommendations (time, replicas) of its scale-down stabilisation
+    /// window that can still be the window's highest: oldest first, times non-decreasing (the
+    /// initial record of the current count shares its time with the first recommendation),
+    /// replicas strictly decreasing (a recommendation is dropped once a later one is at least
+    /// as high, since it leaves the window first). Empty until the first evaluation with
+    /// metrics, and again once the autoscaler is deleted.
+    pub hpa_recs: VecDeque<(u64, u32)>,
     /// Time of the last autoscaler evaluation (the start of its CPU averaging window).
     pub hpa_last: u64,
     /// The autoscaler in force: the scenario's at first, replaced by
@@ -631,7 +641,7 @@ impl Runtime {
                         .as_ref()
                         .map(|a| a.period.0)
                         .unwrap_or(u64::MAX),
-                    hpa_low_since: u64::MAX,
+                    hpa_recs: VecDeque::new(),
                     hpa_last: 0,
                     hpa: s.autoscaler.clone(),
                 })
@@ -1029,11 +1039,13 @@ impl Runtime {
             if lost {
                 return; // lost: the timeout will fire
             }
-            lat += extra;
+            lat = lat.saturating_add(extra);
         }
         self.invs.items[i as usize].refs += 1;
-        self.queue
-            .push(self.now + lat, Ev::Deliver(i, attempt, target));
+        self.queue.push(
+            self.now.saturating_add(lat),
+            Ev::Deliver(i, attempt, target),
+        );
     }
 
     /// Recounts the pods and edges with a network fault (the hot path skips fault lookups
@@ -1215,7 +1227,8 @@ impl Runtime {
                 self.pods[caller_pod as usize].win.retries += 1;
             }
             let g = self.invs.generation(i);
-            self.queue.push(self.now + delay, Ev::Send(i, g));
+            self.queue
+                .push(self.now.saturating_add(delay), Ev::Send(i, g));
             // bump the attempt so a late response of the old one is recognised as stale
             return;
         }
@@ -1313,8 +1326,9 @@ impl Runtime {
                         let t = think_time
                             .sample(&mut self.rng_arrivals[w])
                             .max(MIN_THINK_NS);
-                        if self.now + t < self.end {
-                            self.queue.push(self.now + t, Ev::UserWake(u));
+                        let at = self.now.saturating_add(t);
+                        if at < self.end {
+                            self.queue.push(at, Ev::UserWake(u));
                         }
                     }
                 }
@@ -1477,10 +1491,10 @@ impl Runtime {
                     self.maybe_free_inv(topo, i);
                     return;
                 }
-                lat += extra;
+                lat = lat.saturating_add(extra);
             }
             self.queue
-                .push(self.now + lat, Ev::Response(i, attempt, st));
+                .push(self.now.saturating_add(lat), Ev::Response(i, attempt, st));
         } else {
             let inv = &mut self.invs.items[i as usize];
             inv.refs = inv.refs.saturating_sub(1);
@@ -1545,10 +1559,12 @@ impl Runtime {
             let demand_f = scaled.unwrap_or(sampled as f64);
             (demand_f / node_share.min(pod_share).min(1.0)) as u64
         };
-        pod.win.cpu_ns += demand;
-        pod.hpa_cpu_ns += demand;
-        node.win_cpu_ns += demand;
-        self.queue.push(self.now + dur, Ev::CpuDone(j, g));
+        // saturating: a huge demand on a tiny share (a 1m limit) must not overflow the clock
+        pod.win.cpu_ns = pod.win.cpu_ns.saturating_add(demand);
+        pod.hpa_cpu_ns = pod.hpa_cpu_ns.saturating_add(demand);
+        node.win_cpu_ns = node.win_cpu_ns.saturating_add(demand);
+        self.queue
+            .push(self.now.saturating_add(dur), Ev::CpuDone(j, g));
     }
 
     fn on_cpu_done(&mut self, topo: &Topology, j: u32) {
@@ -1571,11 +1587,11 @@ impl Runtime {
         node.io_active += 1;
         let bw = node.io_bw as f64 / node.io_active as f64;
         let mut dur = (op.io_bytes as f64 / bw * SECONDS as f64) as u64;
-        node.win_io_ns += dur;
+        node.win_io_ns = node.win_io_ns.saturating_add(dur);
         let svc = pod.service as usize;
         let rng = &mut self.rng_faults[svc];
         if bernoulli(rng, pod.io.delay_fraction) {
-            dur += pod.io.delay;
+            dur = dur.saturating_add(pod.io.delay);
         }
         if bernoulli(rng, pod.io.error_fraction) {
             job.failed = Some(Status::IoError);
@@ -1585,7 +1601,8 @@ impl Runtime {
             });
         }
         let g = self.jobs.generation(j);
-        self.queue.push(self.now + dur, Ev::IoDone(j, g));
+        self.queue
+            .push(self.now.saturating_add(dur), Ev::IoDone(j, g));
     }
 
     /// Runs call stages from `from`; finishes the job when none is left or one fails.
@@ -1981,6 +1998,7 @@ impl Runtime {
             pod.ready = true;
             // the initial cluster is warm: no cold-start penalty
             pod.ready_at = self.now;
+            pod.hpa_cpu_ns = 0;
             pod.started_at = self.now;
             pod.warm_until = 0;
             let s = pod.service as usize;
@@ -1996,11 +2014,12 @@ impl Runtime {
         let spec = topo.service(self.pods[p as usize].service);
         let pod = &mut self.pods[p as usize];
         pod.phase = Phase::Starting;
-        pod.started_at = self.now + delay;
+        let start = self.now.saturating_add(delay);
+        pod.started_at = start;
         let g = pod.generation;
         // the timer first fires when the container starts, then when it is ready
         self.queue
-            .push(self.now + delay + spec.boot_time.0, Ev::PodTimer(p, g));
+            .push(start.saturating_add(spec.boot_time.0), Ev::PodTimer(p, g));
     }
 
     fn on_pod_timer(&mut self, topo: &Topology, p: u32, g: u32) {
@@ -2029,7 +2048,10 @@ impl Runtime {
                 pod.phase = Phase::Running;
                 pod.ready = true;
                 pod.ready_at = self.now;
-                pod.warm_until = self.now + topo.service(pod.service).warmup.0;
+                // the autoscaler averages a pod's CPU from when it became ready: what it used
+                // before a restart is not divided by the time since
+                pod.hpa_cpu_ns = 0;
+                pod.warm_until = self.now.saturating_add(topo.service(pod.service).warmup.0);
                 pod.leak_since = self.now;
                 if pod.leak_per_s > 0.0 {
                     pod.leak_since = self.now;
@@ -2141,11 +2163,12 @@ impl Runtime {
         } else {
             phase
         };
-        pod.started_at = self.now + backoff;
+        let start = self.now.saturating_add(backoff);
+        pod.started_at = start;
         let g = pod.generation;
         let stressed = pod.stress_cpu > 0;
         self.queue
-            .push(self.now + backoff + spec.boot_time.0, Ev::PodTimer(p, g));
+            .push(start.saturating_add(spec.boot_time.0), Ev::PodTimer(p, g));
         // a stressed container that died stops loading its node now, not at the next window
         if stressed {
             self.refresh_pod_stress();
@@ -2298,7 +2321,8 @@ impl Runtime {
             let pod = &mut self.pods[p as usize];
             pod.phase = Phase::NodeLost;
             let g = pod.generation;
-            self.queue.push(self.now + evict, Ev::PodTimer(p, g));
+            self.queue
+                .push(self.now.saturating_add(evict), Ev::PodTimer(p, g));
         }
         // capacity elsewhere may be needed at once for pods that are pending
         for s in 0..self.svcs.len() as u32 {
@@ -2402,7 +2426,18 @@ impl Runtime {
 
     /// The horizontal pod autoscalers (Kubernetes' algorithm: desired = ceil(current * util /
     /// target), 10% tolerance, scale-down stabilisation). Utilisation is averaged over the time
-    /// since the previous evaluation (metrics-server's averaging), not over the last scrape.
+    /// since the previous evaluation (metrics-server's averaging), not over the last scrape; a
+    /// pod that became ready since is averaged over the time since it did, with the CPU it used
+    /// since. Stress inside a pod counts as far as its CPU limit lets it through (as in the
+    /// scrape).
+    ///
+    /// Scale-down stabilisation is Kubernetes': every evaluation records its recommendation
+    /// (before the min/max bounds); a recommendation below the current count scales down only
+    /// to the highest recommendation of the last `scale_down_stabilization` (this one
+    /// included), never up; a higher one scales up at once. The first evaluation of an
+    /// autoscaler records the current count too (Kubernetes' initial recommendation), so a
+    /// new autoscaler does not scale down before a window has passed. The min/max bounds apply
+    /// last.
     pub(crate) fn autoscale(&mut self, topo: &Topology) {
         for s in 0..self.svcs.len() {
             let Some(a) = &self.svcs[s].hpa else {
@@ -2417,11 +2452,13 @@ impl Runtime {
             let (mut sum, mut n) = (0.0, 0u32);
             for &p in &self.svcs[s].ready {
                 let pod = &self.pods[p as usize];
+                // the pod's counter was cleared at the later of `since` and `ready_at`
                 let elapsed = self.now - since.max(pod.ready_at).min(self.now);
                 if elapsed == 0 {
                     continue;
                 }
-                sum += (pod.hpa_cpu_ns as f64 + pod.stress_cpu as f64 / 1000.0 * elapsed as f64)
+                let stress = pod.stress_cpu.min(pod.cpu_limit);
+                sum += (pod.hpa_cpu_ns as f64 + stress as f64 / 1000.0 * elapsed as f64)
                     / (elapsed as f64 * pod.cpu_request.max(1) as f64 / 1000.0);
                 n += 1;
             }
@@ -2437,27 +2474,16 @@ impl Runtime {
             // Kubernetes' 10% tolerance keeps the current count, but the min/max bounds still
             // apply (a raised min_replicas scales up at the next evaluation)
             let tolerated = (ratio - 1.0).abs() <= 0.1;
+            // capped at the most replicas a deployment can have: changes no outcome (the
+            // current count and max_replicas are at most that) and bounds the window's list
             let rec = if tolerated {
                 cur
             } else {
-                (cur as f64 * ratio).ceil() as u32
+                ((cur as f64 * ratio).ceil() as u32).min(MAX_REPLICAS)
             };
-            let want = rec.clamp(a.min_replicas, a.max_replicas);
-            if tolerated {
-                self.svcs[s].hpa_low_since = u64::MAX;
-            } else if want < cur && cur <= a.max_replicas {
-                // the stabilisation window delays scale-downs the metric asks for, not a
-                // lowered max_replicas
-                let since = &mut self.svcs[s].hpa_low_since;
-                if *since == u64::MAX {
-                    *since = self.now;
-                }
-                if self.now.saturating_sub(*since) < a.scale_down_stabilization.0 {
-                    continue;
-                }
-            } else {
-                self.svcs[s].hpa_low_since = u64::MAX;
-            }
+            let stabilized = self.stabilize(s, a.scale_down_stabilization.0, cur, rec);
+            // the bounds apply last: a lowered max_replicas is not delayed by the window
+            let want = stabilized.clamp(a.min_replicas, a.max_replicas);
             if want != cur {
                 self.svcs[s].desired = want;
                 let name = topo.scenario.services[s].name.clone();
@@ -2467,6 +2493,31 @@ impl Runtime {
                 self.reconcile(topo, s as u32);
             }
         }
+    }
+
+    /// Kubernetes' scale-down stabilisation of service `s`'s recommendation `rec` (current
+    /// count `cur`, window `window` ns): `rec` when it is above `cur`, else the highest
+    /// recommendation of the window (`rec` included) but at most `cur`. Records `rec`.
+    fn stabilize(&mut self, s: usize, window: u64, cur: u32, rec: u32) -> u32 {
+        let now = self.now;
+        let recs = &mut self.svcs[s].hpa_recs;
+        if recs.is_empty() {
+            // Kubernetes records the current count when it first sees an autoscaler
+            recs.push_back((now, cur));
+        }
+        // a recommendation stays in the window while it is later than now - window
+        while recs
+            .front()
+            .is_some_and(|&(t, _)| t.saturating_add(window) <= now)
+        {
+            recs.pop_front();
+        }
+        let highest = recs.front().map_or(rec, |&(_, r)| r.max(rec));
+        while recs.back().is_some_and(|&(_, r)| r <= rec) {
+            recs.pop_back();
+        }
+        recs.push_back((now, rec));
+        if rec > cur { rec } else { highest.min(cur) }
     }
 
     /// Builds the scrape of the window that ends now and resets the window counters.

@@ -12,6 +12,15 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeSet;
 use std::path::Path;
 
+/// The longest `duration` a scenario may have: 36,500 days (100 years) of simulated time.
+/// With [`MAX_SCRAPE_INTERVAL`], keeps every clock value the engine derives from them (the
+/// end, the next scrape tick: at most 110 years) far from `u64` overflow and within what a
+/// snapshot holds (2^62 ns, 146 years).
+pub const MAX_SCENARIO_DURATION: SimDuration = SimDuration(36_500 * 86_400 * crate::time::SECONDS);
+
+/// The longest `scrape_interval` a scenario may have: 3,650 days (10 years).
+pub const MAX_SCRAPE_INTERVAL: SimDuration = SimDuration(3_650 * 86_400 * crate::time::SECONDS);
+
 /// A complete episode description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -21,9 +30,9 @@ pub struct Scenario {
     /// What the scenario shows and what its numbers rest on.
     #[serde(default)]
     pub description: String,
-    /// Simulated length of one episode.
+    /// Simulated length of one episode (at most [`MAX_SCENARIO_DURATION`]).
     pub duration: SimDuration,
-    /// Metric scrape interval (default 1 s).
+    /// Metric scrape interval (default 1 s; at least 1 ms, at most [`MAX_SCRAPE_INTERVAL`]).
     #[serde(default = "default_scrape")]
     pub scrape_interval: SimDuration,
     /// Span sampling and log settings.
@@ -150,7 +159,9 @@ pub enum ServiceKind {
     Gateway,
 }
 
-/// CPU and memory requests and limits of a pod.
+/// CPU and memory requests and limits of a pod. Validation asks for positive limits and
+/// requests no larger than their limits (as Kubernetes does), for a service's own resources
+/// and a config version's alike.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Resources {
@@ -189,6 +200,8 @@ pub struct AutoscalerSpec {
     #[serde(default = "default_hpa_period")]
     pub period: SimDuration,
     /// Scale-down stabilisation window (default 0 s; Kubernetes uses 300 s). Short windows flap.
+    /// As in Kubernetes, a scale-down goes only as far as the highest recommendation the
+    /// autoscaler made within this window (the current one included).
     #[serde(default)]
     pub scale_down_stabilization: SimDuration,
 }
@@ -204,7 +217,7 @@ fn default_hpa_period() -> SimDuration {
 pub struct ConfigVersion {
     /// A label, e.g. `"v2-bad-resources"`.
     pub label: String,
-    /// Resources that replace the service's own.
+    /// Resources that replace the service's own (checked like them).
     pub resources: Option<Resources>,
     /// The process exits right after start (a bad flag or a missing secret): the pod crash-loops.
     pub crash_on_start: bool,
@@ -964,8 +977,17 @@ impl Scenario {
         if self.duration.0 == 0 {
             return inv("duration".into(), "must be positive");
         }
+        if self.duration > MAX_SCENARIO_DURATION {
+            return inv("duration".into(), "must be at most 36500 days (100 years)");
+        }
         if self.scrape_interval.0 < 1_000_000 {
             return inv("scrape_interval".into(), "must be at least 1ms");
+        }
+        if self.scrape_interval > MAX_SCRAPE_INTERVAL {
+            return inv(
+                "scrape_interval".into(),
+                "must be at most 3650 days (10 years)",
+            );
         }
         let t = &self.telemetry;
         if !(0.0..=1.0).contains(&t.trace_sample_rate) {
@@ -1004,8 +1026,8 @@ impl Scenario {
             if s.replicas > 10_000 {
                 return inv(f("replicas"), "at most 10000");
             }
-            if s.resources.cpu_limit.0 == 0 {
-                return inv(f("resources.cpu_limit"), "must be positive");
+            if let Err((field, why)) = validate_resources(&s.resources) {
+                return inv(f(&format!("resources.{field}")), why);
             }
             if !(s.warmup_factor.is_finite() && (1.0..=100.0).contains(&s.warmup_factor)) {
                 return inv(f("warmup_factor"), "must be in [1, 100]");
@@ -1021,6 +1043,12 @@ impl Scenario {
                 return inv(f(field), &why);
             }
             for (k, c) in s.config_versions.iter().enumerate() {
+                // a version's resources replace the service's: checked the same way
+                if let Some(r) = &c.resources
+                    && let Err((field, why)) = validate_resources(r)
+                {
+                    return inv(f(&format!("config_versions[{k}].resources.{field}")), why);
+                }
                 if let Some(cf) = c.cpu_factor
                     && !(cf.is_finite() && cf > 0.0 && cf <= 1000.0)
                 {
@@ -1148,6 +1176,25 @@ impl Scenario {
         }
         Ok(())
     }
+}
+
+/// Checks a pod's resources (the service's own, or a config version's): positive CPU and
+/// memory limits, requests no larger than their limits. The error names the field
+/// (`cpu_limit`, ...) and says why.
+pub(crate) fn validate_resources(r: &Resources) -> Result<(), (&'static str, &'static str)> {
+    if r.cpu_limit.0 == 0 {
+        return Err(("cpu_limit", "must be positive"));
+    }
+    if r.memory_limit.0 == 0 {
+        return Err(("memory_limit", "must be positive"));
+    }
+    if r.cpu_request > r.cpu_limit {
+        return Err(("cpu_request", "must not be more than cpu_limit"));
+    }
+    if r.memory_request > r.memory_limit {
+        return Err(("memory_request", "must not be more than memory_limit"));
+    }
+    Ok(())
 }
 
 /// Checks an autoscaler: `min_replicas <= max_replicas <= 10000`, `0 < target_cpu <= 10`,

@@ -232,7 +232,8 @@ impl Simulation {
     }
 
     /// Advances the clock to `t` (ns): processes all events before `t` and the scrape windows
-    /// that end at or before `t`.
+    /// that end at or before `t`. The clock ends at `u64::MAX` ns: no scrape window ends
+    /// there (a run to `u64::MAX` stops after the last window that ends before it).
     pub fn run_until(&mut self, t: u64) {
         let topo = self.topo.clone();
         let interval = topo.scenario.scrape_interval.0;
@@ -240,14 +241,15 @@ impl Simulation {
             let rt = self.rt_mut();
             let tick = rt.next_tick;
             rt.run_events_before(&topo, tick.min(t));
-            if tick > t {
+            // a tick that saturated at u64::MAX never comes
+            if tick > t || tick == u64::MAX {
                 rt.now = rt.now.max(t);
                 break;
             }
             rt.now = tick;
             self.schedule.run(&mut self.world);
             let rt = self.rt_mut();
-            rt.next_tick += interval;
+            rt.next_tick = rt.next_tick.saturating_add(interval);
             rt.tick_index += 1;
         }
     }
@@ -539,10 +541,14 @@ impl Simulation {
     ///
     /// The next evaluation uses the new spec: it stays at its scheduled time, or comes sooner
     /// if the new period is shorter. A service that had no HPA starts a fresh CPU averaging
-    /// window now and is first evaluated one period from now. The scale-down stabilisation
-    /// clock keeps running across a replacement (the recommendations seen so far still count).
-    /// A raised `min_replicas` (or lowered `max_replicas`) takes effect at the next evaluation
-    /// that has CPU metrics (a ready pod), as in Kubernetes.
+    /// window now and is first evaluated one period from now; like any new HPA, its first
+    /// evaluation records the current replica count as a recommendation, so it scales down no
+    /// sooner than one stabilisation window after that. A replacement keeps the
+    /// recommendations seen so far (as Kubernetes does for an updated HPA): a scale-down goes
+    /// to the highest recommendation of the new spec's `scale_down_stabilization` window; a
+    /// deleted HPA forgets them. A raised `min_replicas` (or lowered `max_replicas`) takes
+    /// effect at the next evaluation that has CPU metrics (a ready pod), without waiting for
+    /// the stabilisation window.
     pub fn set_autoscaler(
         &mut self,
         service: ServiceId,
@@ -560,14 +566,14 @@ impl Simulation {
             match &spec {
                 None => {
                     s.hpa_next = u64::MAX;
-                    s.hpa_low_since = u64::MAX;
+                    s.hpa_recs.clear();
                 }
                 Some(a) => {
                     let next = now.saturating_add(a.period.0);
                     if s.hpa.is_none() {
                         s.hpa_next = next;
                         s.hpa_last = now;
-                        s.hpa_low_since = u64::MAX;
+                        s.hpa_recs.clear();
                         for p in &mut rt.pods {
                             if p.service == service {
                                 p.hpa_cpu_ns = 0;
@@ -1185,5 +1191,45 @@ mod tests {
             })
             .is_err()
         );
+    }
+
+    /// The autoscaler's stabilisation window travels in snapshots and is checked on restore:
+    /// recommendations in time order, strictly decreasing, not in the future, at most the
+    /// replica bound.
+    #[test]
+    fn forged_autoscaler_windows_are_snapshot_errors() {
+        use crate::scenario::AutoscalerSpec;
+        let mut sc = crate::topologies::load("simple-micro").unwrap();
+        sc.services[0].autoscaler = Some(AutoscalerSpec {
+            min_replicas: 1,
+            max_replicas: 5,
+            target_cpu: 0.5,
+            period: SimDuration::from_secs(15),
+            scale_down_stabilization: SimDuration::from_secs(300),
+        });
+        let mut sim = Simulation::new(&sc, 1).unwrap();
+        sim.run_for(31 * SECONDS);
+        let recs = sim.rt().svcs[0].hpa_recs.clone();
+        assert!(!recs.is_empty() && recs.iter().all(|&(t, _)| t <= sim.now()));
+        let back = Simulation::restore(&sim.snapshot()).unwrap();
+        assert_eq!(back.rt().svcs[0].hpa_recs, recs);
+        let forge = |edit: &dyn Fn(&mut Runtime)| {
+            let mut rt = sim.rt().clone();
+            edit(&mut rt);
+            Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
+        };
+        let now = sim.now();
+        assert!(forge(&|rt| rt.svcs[0].hpa_recs = [(1, 9), (2, 3)].into()).is_ok());
+        for bad in [
+            vec![(1, 3), (2, 9)],
+            vec![(2, 9), (1, 3)],
+            vec![(1, 9), (now + 1, 3)],
+            vec![(1, 10_001)],
+        ] {
+            assert!(
+                forge(&|rt| rt.svcs[0].hpa_recs = bad.clone().into()).is_err(),
+                "{bad:?}"
+            );
+        }
     }
 }

@@ -11,7 +11,7 @@ use crate::rng::mix64;
 use crate::scenario::Scenario;
 use crate::sim::SnapshotError;
 
-const MAGIC: &[u8; 8] = b"BRSNAP\x00\x03";
+const MAGIC: &[u8; 8] = b"BRSNAP\x00\x04";
 
 fn checksum(bytes: &[u8]) -> u64 {
     let mut h = 0x243F_6A88_85A3_08D3u64;
@@ -217,8 +217,15 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             s.win_requests < N
                 && s.win_errors < N
                 && (s.hpa_next < T || s.hpa_next == u64::MAX)
-                && (s.hpa_low_since < T || s.hpa_low_since == u64::MAX)
-                && s.hpa_last <= rt.now,
+                && s.hpa_last <= rt.now
+                && s.hpa_recs.len() <= crate::engine::MAX_REPLICAS as usize + 1
+                && s.hpa_recs
+                    .iter()
+                    .all(|&(t, r)| t <= rt.now && r <= crate::engine::MAX_REPLICAS)
+                && s.hpa_recs
+                    .iter()
+                    .zip(s.hpa_recs.iter().skip(1))
+                    .all(|(a, b)| a.0 <= b.0 && a.1 > b.1),
             "service window out of range",
         )?;
         check(

@@ -74,6 +74,13 @@ pub enum Phase {
 }
 
 /// Metrics of one pod over one scrape window.
+///
+/// Latency quantiles (`p50_ms`, `p90_ms`, `p99_ms`) cover the requests the pod served in the
+/// window (answered, or failed after they were admitted; a request rejected at a full queue
+/// counts in `rps` and `error_rate` but has no latency). In a window with no such request they
+/// read 0.0, not "no data": check the request count (`rps` times the window, less `rejected`)
+/// before reading them. CPU utilisation is approximate in two ways, see
+/// [`PodMetrics::cpu_utilization`].
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PodMetrics {
     /// Pod slot.
@@ -88,7 +95,17 @@ pub struct PodMetrics {
     pub phase: Phase,
     /// Ready at the scrape.
     pub ready: bool,
-    /// CPU used / CPU limit over the window (includes injected stress).
+    /// CPU used / CPU limit over the window (includes injected stress, as far as the limit
+    /// lets it through), at most 1.0; 0 unless the pod is Running at the scrape.
+    ///
+    /// Two approximations of the engine's accounting:
+    /// - a job's whole CPU time is charged to the window in which its CPU phase starts, so a
+    ///   job longer than the window reads as one busy window and then idle ones (one 4 s job
+    ///   on a 1-core limit, 1 s windows: 1.0, then 0, 0, 0); the average over several windows
+    ///   is right, single windows of long jobs are not;
+    /// - the CPU used in the window is divided by the pod's limit at the scrape: when a rollout
+    ///   changes the limit mid-window, the CPU used under the old limit is divided by the new
+    ///   one.
     pub cpu_utilization: f64,
     /// Resident memory in bytes at the scrape.
     pub memory_bytes: u64,
@@ -98,11 +115,12 @@ pub struct PodMetrics {
     pub rps: f64,
     /// Share of completed requests that failed.
     pub error_rate: f64,
-    /// Latency quantiles of completed requests, ms.
+    /// Median latency of the requests served in the window, ms (0.0 when none was: check the
+    /// request count first).
     pub p50_ms: f64,
-    /// 90th percentile, ms.
+    /// 90th percentile, ms (0.0 when no request was served).
     pub p90_ms: f64,
-    /// 99th percentile, ms.
+    /// 99th percentile, ms (0.0 when no request was served).
     pub p99_ms: f64,
     /// Requests waiting for a worker.
     pub queue_depth: u32,
@@ -123,6 +141,13 @@ pub struct PodMetrics {
 }
 
 /// Metrics of one service (all its pods) over one scrape window.
+///
+/// Latency quantiles cover the requests its pods served in the window (as for
+/// [`PodMetrics`]: not those rejected at a full queue). In a window with no such request they
+/// read 0.0, not "no data": a service with no ready pod, or one rejecting everything, looks
+/// fast; check `rps` (which counts rejections too) and the pods' `rejected` before reading
+/// them. CPU utilisation is the mean of its pods' and shares their approximations
+/// ([`PodMetrics::cpu_utilization`]).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ServiceMetrics {
     /// Service.
@@ -141,13 +166,15 @@ pub struct ServiceMetrics {
     pub errors_per_s: f64,
     /// Share of completed requests that failed.
     pub error_rate: f64,
-    /// Latency quantiles, ms.
+    /// Median latency of the requests its pods served in the window, ms (0.0 when none was:
+    /// check the request count first).
     pub p50_ms: f64,
-    /// 90th percentile, ms.
+    /// 90th percentile, ms (0.0 when no request was served).
     pub p90_ms: f64,
-    /// 99th percentile, ms.
+    /// 99th percentile, ms (0.0 when no request was served).
     pub p99_ms: f64,
-    /// Mean CPU utilisation of its live pods.
+    /// Mean CPU utilisation of its Running pods (see [`PodMetrics::cpu_utilization`] for how
+    /// it is approximated).
     pub cpu_utilization: f64,
     /// Mean memory utilisation of its live pods.
     pub memory_utilization: f64,
@@ -168,7 +195,9 @@ pub struct NodeMetrics {
     pub name: String,
     /// Up (Ready).
     pub up: bool,
-    /// CPU used / capacity (includes stress).
+    /// CPU used / capacity (includes stress), at most 1.0. A job's whole CPU time is charged
+    /// to the window in which its CPU phase starts, as for pods
+    /// ([`PodMetrics::cpu_utilization`]).
     pub cpu_utilization: f64,
     /// Memory of its pods / capacity.
     pub memory_utilization: f64,
@@ -202,11 +231,12 @@ pub struct ClientMetrics {
     pub rate_limited: u32,
     /// `errors / completed` (0 when nothing completed).
     pub error_rate: f64,
-    /// Median client-seen latency (arrival to answer), ms.
+    /// Median client-seen latency (arrival to answer), ms (0.0 when nothing completed: check
+    /// `completed`).
     pub p50_ms: f64,
-    /// 90th percentile, ms.
+    /// 90th percentile, ms (0.0 when nothing completed).
     pub p90_ms: f64,
-    /// 99th percentile, ms.
+    /// 99th percentile, ms (0.0 when nothing completed).
     pub p99_ms: f64,
 }
 
@@ -226,7 +256,12 @@ pub struct ClientView {
     pub p99_ms: f64,
 }
 
-/// One scrape: all metrics at one time.
+/// One scrape: all metrics at one time, over the window that ends then.
+///
+/// Window metrics are approximate where noted: CPU time is charged to the window in which a
+/// job's CPU phase starts and divided by the limit at the scrape
+/// ([`PodMetrics::cpu_utilization`]); latency quantiles of a window with no served or
+/// completed request read 0.0 (check the request rate or count first).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Scrape {
     /// End of the window (ns).

@@ -17,6 +17,10 @@ pub const MILLIS: u64 = 1_000_000;
 /// One second in nanoseconds.
 pub const SECONDS: u64 = 1_000_000_000;
 
+/// The longest duration [`parse_duration`] accepts: `u64::MAX / 2` ns (about 292 years), so
+/// that any two parsed durations add up without overflow.
+pub const MAX_PARSED_NANOS: u64 = u64::MAX / 2;
+
 /// A span of simulated time in nanoseconds, serialised as a human string such as `"250ms"`.
 ///
 /// ```
@@ -67,8 +71,8 @@ pub struct DurationParseError {
 
 /// Parses `"250ms"`, `"1.5s"`, `"2m"`, `"100us"`, `"10ns"`, `"1h"` into nanoseconds.
 ///
-/// Fractions are rounded to the nearest nanosecond; negative, non-finite or overflowing
-/// values are errors.
+/// Fractions are rounded to the nearest nanosecond; negative or non-finite values, and values
+/// above [`MAX_PARSED_NANOS`] (written as integers or with a fraction alike), are errors.
 pub fn parse_duration(s: &str) -> Result<u64, DurationParseError> {
     let err = |reason| DurationParseError {
         input: s.to_string(),
@@ -92,16 +96,23 @@ pub fn parse_duration(s: &str) -> Result<u64, DurationParseError> {
         _ => return Err(err("unknown unit")),
     };
     if let Ok(int) = num.parse::<u64>() {
+        // exact for integers; the same cap as for fractions
         return int
             .checked_mul(scale as u64)
-            .ok_or_else(|| err("too large"));
+            .filter(|&ns| ns <= MAX_PARSED_NANOS)
+            .ok_or_else(|| err("out of range"));
     }
     let v: f64 = num.parse().map_err(|_| err("not a number"))?;
     let ns = v * scale;
-    if !ns.is_finite() || ns < 0.0 || ns > u64::MAX as f64 / 2.0 {
+    if !ns.is_finite() || ns < 0.0 || ns > MAX_PARSED_NANOS as f64 {
         return Err(err("out of range"));
     }
-    Ok(ns.round() as u64)
+    // `MAX_PARSED_NANOS as f64` rounds up to 2^63: check the rounded value too
+    let ns = ns.round() as u64;
+    if ns > MAX_PARSED_NANOS {
+        return Err(err("out of range"));
+    }
+    Ok(ns)
 }
 
 impl std::str::FromStr for SimDuration {
@@ -165,6 +176,38 @@ mod tests {
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("1.2.3s").is_err());
         assert!(parse_duration("99999999999999999999h").is_err());
+    }
+
+    /// Integers get the range cap fractions get (they went up to u64::MAX: "5000000h" was
+    /// 1.8e19 ns while "5000000.0h" was an error); the cap is the same for both spellings.
+    #[test]
+    fn integers_and_fractions_share_the_range_cap() {
+        for s in [
+            "5000000h",
+            "5000000.0h",
+            "18446744073709551615ns",
+            "10000000000000000000ns",
+            "9223372036854775808ns",
+            "9223372036854775808.0ns",
+            "9223372036854776s",
+        ] {
+            let e = parse_duration(s).unwrap_err();
+            assert_eq!(e.reason, "out of range", "{s}");
+        }
+        assert_eq!(
+            parse_duration("9223372036854775807ns").unwrap(),
+            MAX_PARSED_NANOS
+        );
+        assert_eq!(
+            parse_duration("2562047h").unwrap(),
+            2_562_047 * 3600 * SECONDS
+        );
+        assert_eq!(
+            parse_duration("2562047.0h").unwrap(),
+            parse_duration("2562047h").unwrap()
+        );
+        assert!(parse_duration("2562048h").is_err());
+        assert!(parse_duration("2562048.0h").is_err());
     }
 
     #[test]

@@ -209,7 +209,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 }
 
 fn forge(payload: &[u8]) -> Vec<u8> {
-    let mut out = b"BRSNAP\x00\x03".to_vec();
+    let mut out = b"BRSNAP\x00\x04".to_vec();
     out.extend_from_slice(&(payload.len() as u64).to_le_bytes());
     out.extend_from_slice(payload);
     out.extend_from_slice(&checksum(payload).to_le_bytes());
@@ -267,7 +267,7 @@ proptest! {
     #[test]
     fn garbage_is_an_error(junk in proptest::collection::vec(any::<u8>(), 0..4096)) {
         prop_assert!(Simulation::restore(&junk).is_err());
-        let mut with_magic = b"BRSNAP\x00\x03".to_vec();
+        let mut with_magic = b"BRSNAP\x00\x04".to_vec();
         with_magic.extend_from_slice(&(junk.len() as u64).to_le_bytes());
         with_magic.extend_from_slice(&junk);
         with_magic.extend_from_slice(&[0u8; 8]);

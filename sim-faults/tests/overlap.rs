@@ -285,12 +285,12 @@ fn huge_detection_and_ramp_are_errors() {
         (
             r#"[[faults]]
 selector = { service = "db" }
-chaos = { kind = "PodChaos", action = "pod-failure", detection = "18446744073709551615ns" }"#,
+chaos = { kind = "PodChaos", action = "pod-failure", detection = "2562047h" }"#,
             "chaos.detection",
         ),
         (
             r#"[[faults]]
-chaos = { kind = "TrafficSurge", multiplier = 2.0, ramp = "18446744073709551615ns" }"#,
+chaos = { kind = "TrafficSurge", multiplier = 2.0, ramp = "2562047h" }"#,
             "chaos.ramp",
         ),
     ] {
