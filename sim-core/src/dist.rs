@@ -120,7 +120,7 @@ impl DurationDist {
     /// A draw of a valid distribution ([`DurationDist::validate`]) is at most
     /// [`MAX_PARSED_NANOS`] (exponential draws are capped there, log-normal ones at 1e15 ns),
     /// so adding it to a time on the clock cannot overflow.
-    #[inline]
+    #[inline(always)]
     pub fn sample(&self, rng: &mut ChaCha8Rng) -> u64 {
         // the two kinds on every hot path inline at the call site; the rest stay out of line
         match self {
@@ -158,7 +158,7 @@ impl DurationDist {
 
 /// An exponential draw of mean `mean` ns, rounded, at most [`MAX_PARSED_NANOS`] (a draw of a
 /// mean near the cap could otherwise reach `u64::MAX`).
-#[inline]
+#[inline(always)]
 fn sample_exponential(rng: &mut ChaCha8Rng, mean: u64) -> u64 {
     ((exponential(rng, mean as f64) + 0.5) as u64).min(MAX_PARSED_NANOS)
 }
