@@ -1193,6 +1193,31 @@ mod tests {
         );
     }
 
+    /// Pod placement is checked on restore: a ready pod (or one running jobs) with no node, a
+    /// service listing another's pod, an out-of-range caller service. Restore used to accept a
+    /// ready pod without a node, and the next event indexed the node list with NONE.
+    #[test]
+    fn forged_pod_placement_is_a_snapshot_error() {
+        let sc = crate::topologies::load("simple-micro").unwrap();
+        let mut sim = Simulation::new(&sc, 1).unwrap();
+        sim.run_for(2 * SECONDS);
+        let forge = |edit: &dyn Fn(&mut Runtime)| {
+            let mut rt = sim.rt().clone();
+            edit(&mut rt);
+            Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
+        };
+        assert!(forge(&|_| {}).is_ok());
+        let ready = sim.rt().svcs[0].ready[0] as usize;
+        let err = |r: Result<Simulation, SnapshotError>| r.err().map(|e| e.to_string());
+        let e = err(forge(&|rt| rt.pods[ready].node = NONE)).unwrap_or_default();
+        assert!(e.contains("without a node"), "{e}");
+        let other = sim.rt().svcs[1].pods[0];
+        let e = err(forge(&|rt| rt.svcs[0].pods.push(other))).unwrap_or_default();
+        assert!(e.contains("another service"), "{e}");
+        let e = err(forge(&|rt| rt.invs.items[0].caller_service = 7)).unwrap_or_default();
+        assert!(e.contains("caller service"), "{e}");
+    }
+
     /// The autoscaler's stabilisation window travels in snapshots and is checked on restore:
     /// recommendations in time order, strictly decreasing, not in the future, at most the
     /// replica bound.

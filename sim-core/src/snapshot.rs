@@ -10,6 +10,7 @@ use crate::model::Topology;
 use crate::rng::mix64;
 use crate::scenario::Scenario;
 use crate::sim::SnapshotError;
+use crate::telemetry::Phase;
 
 const MAGIC: &[u8; 8] = b"BRSNAP\x00\x04";
 
@@ -311,17 +312,37 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
         }),
         "client window out of range",
     )?;
-    for s in &rt.svcs {
+    for (si, s) in rt.svcs.iter().enumerate() {
         check(
             s.pods.iter().chain(&s.ready).all(|&p| (p as usize) < np),
             "service pod ids",
         )?;
         check(s.ready.windows(2).all(|w| w[0] < w[1]), "ready list order")?;
+        // a service lists its own pods; a ready one is placed on a node and not gone
+        check(
+            s.pods
+                .iter()
+                .chain(&s.ready)
+                .all(|&p| rt.pods[p as usize].service as usize == si),
+            "service lists another service's pod",
+        )?;
+        check(
+            s.ready.iter().all(|&p| {
+                let pod = &rt.pods[p as usize];
+                pod.node != NONE && pod.phase != Phase::Terminated
+            }),
+            "ready pod without a node",
+        )?;
     }
     for p in &rt.pods {
         check(
             (p.service as usize) < ns && (p.node == NONE || (p.node as usize) < nn),
             "pod service/node",
+        )?;
+        // only a pod not yet scheduled (or deleted before it was) has no node
+        check(
+            p.node != NONE || matches!(p.phase, Phase::Pending | Phase::Terminated),
+            "scheduled pod without a node",
         )?;
         check(
             p.broken.iter().all(|&b| (b as usize) < ns),
@@ -367,8 +388,14 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
             .all(|&x| (x as usize) < nr && !rt.roots.is_live(x)),
         "root free list",
     )?;
-    for j in &rt.jobs.items {
+    for (k, j) in rt.jobs.items.iter().enumerate() {
         check(j.arrived <= rt.now, "job arrival after now")?;
+        // a live job runs on a pod placed on a node
+        check(
+            !rt.jobs.is_live(k as u32)
+                || rt.pods.get(j.pod as usize).is_some_and(|p| p.node != NONE),
+            "job on a pod without a node",
+        )?;
         check(
             (j.pod as usize) < np
                 && (j.op as usize) < nops
@@ -394,6 +421,10 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
         check(
             i.caller_pod == NONE || (i.caller_pod as usize) < np,
             "invocation caller pod",
+        )?;
+        check(
+            i.caller_service == NONE || (i.caller_service as usize) < ns,
+            "invocation caller service",
         )?;
         check(
             i.target == NONE || (i.target as usize) < np,
