@@ -479,7 +479,8 @@ impl Env {
         obs.error_budget = crate::observe::round2(self.st.error_budget);
         rs.error_budget = self.st.error_budget;
         if obs.alerts.is_empty() {
-            self.st.steps_ok += 1;
+            // saturating: a restored snapshot may carry any count
+            self.st.steps_ok = self.st.steps_ok.saturating_add(1);
         }
         // answer the queries issued this step
         let pending = std::mem::take(&mut self.st.pending);

@@ -379,7 +379,9 @@ pub(crate) fn observe(
         hot_pod_cpu.max(max_node_cpu)
     };
     let has_alert = !alerts.is_empty();
-    let steps_ok = view.steps_ok + u32::from(!has_alert && view.step > 0);
+    let steps_ok = view
+        .steps_ok
+        .saturating_add(u32::from(!has_alert && view.step > 0));
     let task_score = if view.step == 0 {
         0.01
     } else {

@@ -71,6 +71,22 @@ enum Undo {
     Rollback(u32, u32),
 }
 
+impl Undo {
+    /// The pod (id and name) a pod effect acts on; None for edge, node, partition and config
+    /// effects.
+    fn pod(&self) -> Option<(u32, &str)> {
+        match self {
+            Undo::PodCpu(p, n, _)
+            | Undo::PodMem(p, n, _)
+            | Undo::PodLeak(p, n, _)
+            | Undo::PodIo(p, n, _)
+            | Undo::PodNet(p, n, _)
+            | Undo::PodWeight(p, n, _) => Some((*p, n.as_str())),
+            _ => None,
+        }
+    }
+}
+
 /// Network faults on one message path combined: delays and jitters add, losses compound.
 fn combine_net(a: NetFault, b: NetFault) -> NetFault {
     NetFault {
@@ -1304,20 +1320,11 @@ impl Episode {
         let same =
             |sim: &Simulation, p: u32, name: &str| sim.pod_by_name(name).is_some_and(|x| x.id == p);
         let effects: Vec<Undo> = self.active_effects().into_iter().cloned().collect();
-        let pod_of = |e: &Undo| match e {
-            Undo::PodCpu(q, m, _)
-            | Undo::PodMem(q, m, _)
-            | Undo::PodLeak(q, m, _)
-            | Undo::PodIo(q, m, _)
-            | Undo::PodNet(q, m, _)
-            | Undo::PodWeight(q, m, _) => Some((*q, m.clone())),
-            _ => None,
-        };
         // the active effects on the key's pod (any kind; each branch picks its own)
-        let key_pod = pod_of(key);
+        let key_pod = key.pod();
         let on_key_pod: Vec<&Undo> = effects
             .iter()
-            .filter(|e| key_pod.is_some() && pod_of(e) == key_pod)
+            .filter(|e| key_pod.is_some() && e.pod() == key_pod)
             .collect();
         let _ = match key {
             Undo::PodCpu(p, n, _) if same(&self.sim, *p, n) => {
