@@ -1042,10 +1042,14 @@ impl Runtime {
             lat = lat.saturating_add(extra);
         }
         self.invs.items[i as usize].refs += 1;
-        self.queue.push(
-            self.now.saturating_add(lat),
-            Ev::Deliver(i, attempt, target),
-        );
+        self.schedule_in(lat, Ev::Deliver(i, attempt, target));
+    }
+
+    /// Schedules `ev` `delay` ns from now; a time past the end of the clock saturates (huge
+    /// but valid demands on tiny CPU shares, delays of network and disk faults).
+    #[inline(always)]
+    fn schedule_in(&mut self, delay: u64, ev: Ev) {
+        self.queue.push(self.now.saturating_add(delay), ev);
     }
 
     /// Recounts the pods and edges with a network fault (the hot path skips fault lookups
@@ -1227,8 +1231,7 @@ impl Runtime {
                 self.pods[caller_pod as usize].win.retries += 1;
             }
             let g = self.invs.generation(i);
-            self.queue
-                .push(self.now.saturating_add(delay), Ev::Send(i, g));
+            self.schedule_in(delay, Ev::Send(i, g));
             // bump the attempt so a late response of the old one is recognised as stale
             return;
         }
@@ -1493,8 +1496,7 @@ impl Runtime {
                 }
                 lat = lat.saturating_add(extra);
             }
-            self.queue
-                .push(self.now.saturating_add(lat), Ev::Response(i, attempt, st));
+            self.schedule_in(lat, Ev::Response(i, attempt, st));
         } else {
             let inv = &mut self.invs.items[i as usize];
             inv.refs = inv.refs.saturating_sub(1);
@@ -1563,8 +1565,7 @@ impl Runtime {
         pod.win.cpu_ns = pod.win.cpu_ns.saturating_add(demand);
         pod.hpa_cpu_ns = pod.hpa_cpu_ns.saturating_add(demand);
         node.win_cpu_ns = node.win_cpu_ns.saturating_add(demand);
-        self.queue
-            .push(self.now.saturating_add(dur), Ev::CpuDone(j, g));
+        self.schedule_in(dur, Ev::CpuDone(j, g));
     }
 
     fn on_cpu_done(&mut self, topo: &Topology, j: u32) {
@@ -1601,8 +1602,7 @@ impl Runtime {
             });
         }
         let g = self.jobs.generation(j);
-        self.queue
-            .push(self.now.saturating_add(dur), Ev::IoDone(j, g));
+        self.schedule_in(dur, Ev::IoDone(j, g));
     }
 
     /// Runs call stages from `from`; finishes the job when none is left or one fails.
@@ -2321,8 +2321,7 @@ impl Runtime {
             let pod = &mut self.pods[p as usize];
             pod.phase = Phase::NodeLost;
             let g = pod.generation;
-            self.queue
-                .push(self.now.saturating_add(evict), Ev::PodTimer(p, g));
+            self.schedule_in(evict, Ev::PodTimer(p, g));
         }
         // capacity elsewhere may be needed at once for pods that are pending
         for s in 0..self.svcs.len() as u32 {
