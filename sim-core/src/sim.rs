@@ -186,6 +186,12 @@ impl Simulation {
         self.rt().now
     }
 
+    /// When the next scrape window closes (ns, after [`Simulation::now`]): `run_until` of that
+    /// time or later takes the scrape.
+    pub fn next_scrape_at(&self) -> u64 {
+        self.rt().next_tick
+    }
+
     /// End of the episode (ns): arrivals stop there.
     pub fn end(&self) -> u64 {
         self.rt().end

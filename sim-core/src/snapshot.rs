@@ -84,7 +84,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     const T: u64 = 1 << 62;
     const N: u32 = 1 << 30;
     check(
-        rt.now < T && rt.end < T && rt.next_tick < T && rt.tick_index < T,
+        rt.now < T && rt.end < T && rt.next_tick < T && rt.tick_index < T && rt.next_tick > rt.now,
         "clock out of range",
     )?;
     check(

@@ -475,10 +475,10 @@ impl Episode {
             self.check_ended();
         }
         let t = t.min(self.sim.end().max(self.sim.now()));
-        let interval = self.scenario.base.scrape_interval.0.max(1);
         loop {
             let now = self.sim.now();
-            let tick = (now / interval).saturating_add(1).saturating_mul(interval);
+            // (always after now; `max` keeps the loop moving whatever a snapshot held)
+            let tick = self.sim.next_scrape_at().max(now.saturating_add(1));
             let next = self.next_event().map_or(tick, |te| te.min(tick));
             let at_tick = next == tick;
             if next > t {
