@@ -60,7 +60,7 @@ pub struct RemediationReport {
     pub seed: u64,
     /// The remediation verdict at the end of a trial's verification said recovered: the W
     /// windows just before that time, all after the first executed remediation command, were
-    /// healthy.
+    /// healthy (and, where the scenario requires it, its faults were over).
     pub success: bool,
     /// Trials used.
     pub trials: u32,

@@ -25,11 +25,15 @@ pub struct EpisodeReport {
     /// The sim-faults remediation verdict at the episode's end
     /// ([`sim_faults::remediation_verdict`] with windows counted from the first fault's start
     /// and verified at the last step): the W scrape windows before the end met the SLOs and
-    /// the throughput requirement.
+    /// the throughput requirement (and, where the scenario requires it, the faults were over).
     pub recovered: bool,
     /// When recovered: time from the first fault's start to the start of the final healthy run
-    /// (the SLO-meeting windows that last until the end), s.
+    /// (the SLO-meeting windows that last until the end; where the faults must be over, no
+    /// earlier than the end of the last one), s.
     pub time_to_recover_s: Option<f64>,
+    /// The verdict's reason: which check failed (an SLO, throughput, a fault still acting), or
+    /// how it recovered.
+    pub verdict_reason: String,
     /// Service-level localization scores of the RobustScorer baseline
     /// ([`sim_faults::baseline::rank_services`]) on this episode's telemetry against its root
     /// causes: how well a standard metric-based method localizes what this policy's episode
@@ -121,6 +125,7 @@ pub fn run_episode_against(
         reward_components: comps,
         recovered: v.recovered,
         time_to_recover_s: v.time_to_recover.map(|t| t as f64 / 1e9),
+        verdict_reason: v.reason,
         localization,
         latency_p50_ms: p50,
         latency_p99_ms: p99,

@@ -20,6 +20,7 @@
 //! decision_interval = "10s"
 //! [remediation]
 //! windows = 10
+//! require_fault_cleared = false   # true: the faults must also be over (MicroRemed's verdict)
 //! ```
 
 use crate::error::FaultError;
@@ -77,8 +78,18 @@ impl Default for AgentSettings {
 pub struct RemediationSpec {
     /// W: consecutive scrape windows in which the SLOs must hold. Default 10.
     pub windows: u32,
-    /// Served throughput must be at least this share of the healthy run's. Default 0.95.
+    /// Served throughput must be at least this share of the healthy run's (less two Poisson
+    /// standard deviations of the healthy count: see [`crate::remediation_verdict`]). Default
+    /// 0.95.
     pub throughput_ratio: f64,
+    /// Also require every injected fault to be over before the judged windows begin: ended on
+    /// schedule, rolled back, or its target pods replaced (see
+    /// [`crate::InjectedFault::end`]). MicroRemed judges a remediation by whether the system is
+    /// back to its normal operational state, so a CPU-stressed pod that no longer breaks an SLO
+    /// because traffic was moved off it, or a leaking pod whose requests are retried elsewhere,
+    /// is not remediated. Default false (SLOs and throughput only: a retry storm is over when
+    /// the storm is, whatever triggered it); true in the MicroRemed scenarios.
+    pub require_fault_cleared: bool,
 }
 
 impl Default for RemediationSpec {
@@ -86,6 +97,7 @@ impl Default for RemediationSpec {
         RemediationSpec {
             windows: 10,
             throughput_ratio: 0.95,
+            require_fault_cleared: false,
         }
     }
 }
@@ -472,7 +484,11 @@ impl FaultScenario {
             base,
             faults: vec![spec],
             agent: AgentSettings::default(),
-            remediation: RemediationSpec::default(),
+            // MicroRemed's verdict: the system back to its normal operational state
+            remediation: RemediationSpec {
+                require_fault_cleared: true,
+                ..RemediationSpec::default()
+            },
             dime_task: None,
         };
         ensure_slos(&mut sc.base);

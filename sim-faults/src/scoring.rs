@@ -12,13 +12,16 @@ use std::collections::BTreeMap;
 pub struct Verdict {
     /// The W scrape windows just before the verification time ([`VerdictSpan::at`]), all
     /// starting at or after [`VerdictSpan::from`], met every SLO, and over them every service
-    /// served at least the required share of the healthy run's successful requests.
+    /// served at least the required share of the healthy run's successful requests; and, where
+    /// the scenario requires it ([`crate::RemediationSpec::require_fault_cleared`]), every
+    /// injected fault was over before those windows.
     pub recovered: bool,
     /// When recovered: the start (ns) of the final healthy run, the longest run of consecutive
     /// SLO-meeting windows that lasts until the verification time, among the windows that start
     /// at or after [`VerdictSpan::fault_start`] (no later than `fault_start`'s own). It can be
     /// earlier than [`VerdictSpan::from`] when the SLOs already held before it, and is
-    /// `fault_start` when they held throughout.
+    /// `fault_start` when they held throughout. Where the faults must be over, the end of the
+    /// last one if that is later.
     pub recovered_at: Option<u64>,
     /// When recovered: `recovered_at - fault_start` (ns).
     pub time_to_recover: Option<u64>,
@@ -71,6 +74,15 @@ fn secs(ns: u64) -> f64 {
     ns as f64 / 1e9
 }
 
+/// Whether a service served enough: `served` and `healthy` are sums of per-window rates
+/// (req/s) over windows of `window_s` seconds, so `rate sum * window_s` is a request count.
+/// Enough is `ratio` of the healthy run's count less two Poisson standard deviations of it:
+/// 14 requests against 15 at 1.5 req/s are noise, not a throughput loss.
+fn served_enough(served: f64, healthy: f64, ratio: f64, window_s: f64) -> bool {
+    let noise = 2.0 * (healthy * window_s).sqrt() / window_s;
+    served >= ratio * healthy - noise
+}
+
 /// Judges remediation of `ep` against `healthy` (its counterfactual, run at least to
 /// `span.at`) at the verification time `span.at`.
 ///
@@ -80,15 +92,24 @@ fn secs(ns: u64) -> f64 {
 /// every SLO of the scenario holds in each of them (for an entry service, on the worse of the
 /// server-side and the client-side metrics: [`crate::effective_service_metrics`]), and over
 /// those W windows every service that served at least 1 request/s in the healthy run served at
-/// least `throughput_ratio` of the healthy run's successful requests. A healthy stretch that
+/// least `throughput_ratio` of the healthy run's successful requests, less two Poisson standard
+/// deviations of that count (`2 sqrt(n)` requests: at 1.5 req/s, 14 requests against the
+/// healthy run's 15 are noise, not a loss; at 100 req/s the bar is 88.7%). A healthy stretch that
 /// ended before `span.at`, or that lies before `span.from`, does not count. Served means
 /// answered without error, so deleting a deployment, scaling to zero or throttling ingress never
 /// counts (the throughput check fails), and pods merely Running do not either (the SLOs and
 /// throughput are measured on requests).
 ///
+/// With [`crate::RemediationSpec::require_fault_cleared`] (the MicroRemed scenarios), every
+/// fault injected by `span.at` must also be over ([`crate::InjectedFault::end`]) no later than
+/// the start of those W windows: a fault that no longer breaks an SLO because it was worked
+/// around (traffic moved off a stressed pod, retries hiding a leaking one) still counts as
+/// not remediated.
+///
 /// When recovered, the time to recover is measured from `span.fault_start` to the start of the
 /// final healthy run: the consecutive windows meeting every SLO that end with the verification
-/// windows, traced back to the fault's start at most (see [`Verdict::recovered_at`]).
+/// windows, traced back to the fault's start at most (see [`Verdict::recovered_at`]); with
+/// `require_fault_cleared`, to the end of the last fault if that is later.
 pub fn remediation_verdict(ep: &Episode, healthy: &Episode, span: VerdictSpan) -> Verdict {
     let sc = ep.scenario();
     let w = sc.remediation.windows.max(1) as usize;
@@ -197,7 +218,7 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, span: VerdictSpan) -
             continue;
         }
         let es: f64 = block.iter().map(|(e, _)| served(e, name)).sum();
-        if es < ratio * hs {
+        if !served_enough(es, hs, ratio, secs(interval)) {
             return not_recovered(format!(
                 "{name} served {:.1} req/s vs {:.1} healthy (< {:.0}%) in the {w} windows before the verification time {} s",
                 es / w as f64,
@@ -217,15 +238,48 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, span: VerdictSpan) -
     } else {
         format!("since {} s", secs(first))
     };
+    let mut reason = format!(
+        "SLOs held and throughput >= {:.0}% of healthy in the {w} windows before {} s; SLOs held {since}",
+        ratio * 100.0,
+        secs(span.at),
+    );
+    let mut recovered_at = first;
+    if sc.remediation.require_fault_cleared {
+        // every fault injected by the verification time is over before the judged windows
+        let judged_from = block[0].0.time.saturating_sub(interval);
+        let mut last_end = None;
+        for f in ep.injected().iter().filter(|f| f.start <= span.at) {
+            match f.end {
+                Some(e) if e <= judged_from => last_end = last_end.max(Some(e)),
+                _ => {
+                    let on = if f.pods.is_empty() {
+                        f.nodes.join(", ")
+                    } else {
+                        f.pods.join(", ")
+                    };
+                    return not_recovered(format!(
+                        "fault {} ({}) still acts on {on} at {} s (the scenario requires its faults to be over: ended, rolled back, or their target pods replaced)",
+                        f.id,
+                        f.fault_type,
+                        secs(judged_from)
+                    ));
+                }
+            }
+        }
+        if let Some(e) = last_end {
+            if e > recovered_at {
+                recovered_at = e;
+                reason.push_str(&format!("; the faults were over at {} s", secs(e)));
+            } else {
+                reason.push_str(&format!("; the faults were over by {} s", secs(e)));
+            }
+        }
+    }
     Verdict {
         recovered: true,
-        recovered_at: Some(first),
-        time_to_recover: Some(first - span.fault_start),
-        reason: format!(
-            "SLOs held and throughput >= {:.0}% of healthy in the {w} windows before {} s; SLOs held {since}",
-            ratio * 100.0,
-            secs(span.at),
-        ),
+        recovered_at: Some(recovered_at),
+        time_to_recover: Some(recovered_at - span.fault_start),
+        reason,
     }
 }
 
@@ -331,5 +385,26 @@ pub fn score_localization(
         service: localization_scores(ranked_services, &gt.root_cause_services),
         pod: localization_scores(ranked_pods, &gt.root_cause_pods),
         fault_type_correct: fault_type.map(|t| gt.fault_types.iter().any(|x| x == t)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::served_enough;
+
+    #[test]
+    fn throughput_noise_of_small_counts_is_not_a_loss() {
+        // 10 windows of 1 s at 1.5 req/s: 14 requests against 15 (93%) is noise
+        assert!(served_enough(14.0, 15.0, 0.95, 1.0));
+        // ... but none at all is a loss
+        assert!(!served_enough(5.0, 15.0, 0.95, 1.0));
+        // at 100 req/s (1,000 requests) the bar is 950 - 63 = 887
+        assert!(served_enough(890.0, 1000.0, 0.95, 1.0));
+        assert!(!served_enough(880.0, 1000.0, 0.95, 1.0));
+        // a throttle to 0.8 never passes at DIME's rates (200 req/s)
+        assert!(!served_enough(1600.0, 2000.0, 0.95, 1.0));
+        // 10 s windows: the rate sums are 10x smaller than the counts
+        assert!(served_enough(89.0, 100.0, 0.95, 10.0));
+        assert!(!served_enough(88.0, 100.0, 0.95, 10.0));
     }
 }

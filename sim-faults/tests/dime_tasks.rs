@@ -1155,3 +1155,35 @@ fn a_stabilisation_window_set_at_run_time_stops_the_flapping() {
         assert!(p_x < p_f, "seed {seed}: p99 {p_x} vs {p_f}");
     }
 }
+
+/// The leak breaks no SLO (the ingress retries the requests an OOM kill resets), so the
+/// verdict requires the leak itself to be over: doing nothing is not a remediation, deleting
+/// the leaking pod (its replacement does not leak) is.
+#[test]
+fn memory_leak_needs_the_leaking_pod_replaced() {
+    let sc = load("dime-memory-leak");
+    assert!(sc.remediation.require_fault_cleared);
+    for seed in SEEDS {
+        let (ep, cf) = pair("dime-memory-leak", seed, 300);
+        let span = sim_faults::VerdictSpan::new(20 * SECONDS, 300 * SECONDS);
+        let v = sim_faults::remediation_verdict(&ep, &cf, span);
+        assert!(!v.recovered, "seed {seed}: {v:?}");
+        assert!(
+            v.reason
+                .contains("fault leak (memory-leak) still acts on app-"),
+            "{}",
+            v.reason
+        );
+        // what `kubectl delete pod` does, at 100 s (before the first OOM kill)
+        let mut ep = Episode::new(&sc, seed).unwrap();
+        ep.run_until(100 * SECONDS);
+        let pod = ep.sim().pod_by_name(&ep.injected()[0].pods[0]).unwrap().id;
+        ep.sim_mut().kill_pod(pod).unwrap();
+        ep.run_until(300 * SECONDS);
+        assert_eq!(ep.injected()[0].end, Some(100 * SECONDS), "seed {seed}");
+        assert_eq!(ep.sim().counters().oom_kills, 0, "seed {seed}");
+        let v = sim_faults::remediation_verdict(&ep, &cf, span);
+        assert!(v.recovered, "seed {seed}: {v:?}");
+        assert_eq!(v.recovered_at, Some(100 * SECONDS), "seed {seed}: {v:?}");
+    }
+}

@@ -242,7 +242,8 @@ fn split<T: Clone>(v: &[Option<T>]) -> (Vec<T>, Vec<i16>, bool) {
 /// Encodes the rows as a Parquet file (one row group, Snappy pages) with the low-level column
 /// writer. Columns: `scenario, policy, seed (uint64), override_index (uint32)`, one
 /// `param_<key>` string column per overridden parameter, `steps, return`, one
-/// `reward_<component>` column per reward component, `recovered, time_to_recover_s`, one
+/// `reward_<component>` column per reward component, `recovered, time_to_recover_s,
+/// verdict_reason`, one
 /// `loc_<score>` column per localization score, `latency_p50_ms, latency_p99_ms, events
 /// (uint64), wall_s`. Columns that some rows lack are OPTIONAL (null there).
 pub fn parquet_bytes(rows: &[EpisodeRow], path_for_errors: &Path) -> Result<Vec<u8>> {
@@ -311,6 +312,12 @@ pub fn parquet_bytes(rows: &[EpisodeRow], path_for_errors: &Path) -> Result<Vec<
     cols.push(Col::F64(
         "time_to_recover_s".into(),
         rows.iter().map(|r| r.time_to_recover_s).collect(),
+    ));
+    cols.push(Col::Str(
+        "verdict_reason".into(),
+        rows.iter()
+            .map(|r| Some(r.verdict_reason.clone()))
+            .collect(),
     ));
     for k in &loc_keys {
         cols.push(Col::F64(

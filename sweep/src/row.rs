@@ -35,6 +35,10 @@ pub struct EpisodeRow {
     pub recovered: bool,
     /// Time from the fault to recovery, seconds; `None` when not recovered.
     pub time_to_recover_s: Option<f64>,
+    /// Why the verdict said what it did: the check that failed (an SLO, throughput, a fault
+    /// still acting) or how the system recovered. Empty in rows written before it existed.
+    #[serde(default)]
+    pub verdict_reason: String,
     /// Localization scores (`ac@1`..`ac@5`, `avg@5`, `mrr`) of the RobustScorer baseline on
     /// the episode's telemetry (`sim_faults::baseline`); `None` without an injected fault.
     pub localization: Option<BTreeMap<String, f64>>,

@@ -119,6 +119,12 @@ impl EpisodeRunner for FakeRunner {
             reward_components: components,
             recovered,
             time_to_recover_s: recovered.then(|| 10.0 + 100.0 * unit(r3)),
+            verdict_reason: if recovered {
+                "recovered"
+            } else {
+                "not recovered"
+            }
+            .into(),
             localization,
             latency_p50_ms: 5.0 + 10.0 * unit(r1 ^ r3),
             latency_p99_ms: 50.0 + 500.0 * unit(r2 ^ r3),

@@ -220,6 +220,7 @@ impl EpisodeRunner for SimRunner {
             reward_components: rep.reward_components,
             recovered: rep.recovered,
             time_to_recover_s: rep.time_to_recover_s,
+            verdict_reason: rep.verdict_reason,
             localization,
             latency_p50_ms: rep.latency_p50_ms,
             latency_p99_ms: rep.latency_p99_ms,

@@ -277,6 +277,7 @@ fn parquet_reads_back_with_all_rows_and_columns() {
         "reward_slo",
         "recovered",
         "time_to_recover_s",
+        "verdict_reason",
         "loc_ac@1",
         "latency_p99_ms",
         "events",
@@ -319,4 +320,18 @@ fn summary_has_one_line_per_group_with_intervals() {
     let noop = out.summary.iter().find(|s| s.policy == "noop").unwrap();
     assert!(noop.localization.values().all(Option::is_none));
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn rows_written_before_the_verdict_reason_existed_still_read() {
+    // an episodes.jsonl line of an earlier version (no verdict_reason): `--resume` keeps it
+    let old = r#"{"scenario":"s-a","policy":"noop","seed":3,"override_index":0,"params":{},"steps":29,"return":-1.5,"reward_components":{"slo":-1.5},"recovered":false,"time_to_recover_s":null,"localization":null,"latency_p50_ms":5.0,"latency_p99_ms":50.0,"events":10,"wall_s":0.1}"#;
+    let r: EpisodeRow = serde_json::from_str(old).unwrap();
+    assert_eq!((r.seed, r.recovered), (3, false));
+    assert_eq!(r.verdict_reason, "");
+    let line = r.to_json_line();
+    assert!(
+        line.contains(r#""time_to_recover_s":null,"verdict_reason":"","#),
+        "{line}"
+    );
 }
