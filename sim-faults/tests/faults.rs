@@ -482,3 +482,39 @@ fn otlp_spans_of_replayed_requests_name_their_source_trace() {
     );
     assert!(doc.contains("4bf92f3577b34da6a3ce929d0e0e4736"));
 }
+
+/// MicroRemed's disk-io fault reaches the data stores of Online Boutique (redis-cart) and
+/// Train-Ticket (a MongoDB): their operations touch disk, so 5 s of latency on half of them
+/// breaks the entry's SLO, which the counterfactual meets.
+#[test]
+fn disk_io_on_microremed_systems_breaks_the_entry_slo() {
+    for (system, entry, store) in [
+        ("online-boutique", "frontend", "redis-cart"),
+        ("train-ticket", "ts-ui-dashboard", "-mongo"),
+    ] {
+        let sc = FaultScenario::builtin(&format!("microremed-{system}-disk-io")).unwrap();
+        let mut ep = Episode::new(&sc, 1).unwrap();
+        let mut cf = Episode::without_faults(&sc, 1).unwrap();
+        ep.run_until(120 * SECONDS);
+        cf.run_until(120 * SECONDS);
+        let target = ep.injected()[0].service.clone().unwrap();
+        assert!(target.contains(store), "{system}: {target}");
+        let p99 = |e: &Episode| svc_mean(e, entry, 80, 120, |m| m.p99_ms);
+        let err = |e: &Episode| svc_mean(e, entry, 80, 120, |m| m.error_rate);
+        let slo = sc.base.slos.iter().find(|s| s.service == entry).unwrap();
+        let limit_ms = slo.latency_p99.unwrap().0 as f64 / 1e6;
+        let broken = |e: &Episode| p99(e) > limit_ms || err(e) > slo.error_rate.unwrap_or(1.0);
+        assert!(
+            broken(&ep),
+            "{system}: p99 {} ms, errors {}",
+            p99(&ep),
+            err(&ep)
+        );
+        assert!(
+            !broken(&cf),
+            "{system}: p99 {} ms, errors {}",
+            p99(&cf),
+            err(&cf)
+        );
+    }
+}
