@@ -252,10 +252,15 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, span: VerdictSpan) -
             match f.end {
                 Some(e) if e <= judged_from => last_end = last_end.max(Some(e)),
                 _ => {
-                    let on = if f.pods.is_empty() {
+                    let on = if !f.pods.is_empty() {
+                        f.pods.join(", ")
+                    } else if !f.nodes.is_empty() {
                         f.nodes.join(", ")
                     } else {
-                        f.pods.join(", ")
+                        f.zone
+                            .clone()
+                            .or_else(|| f.service.clone())
+                            .unwrap_or_else(|| "its targets".into())
                     };
                     return not_recovered(format!(
                         "fault {} ({}) still acts on {on} at {} s (the scenario requires its faults to be over: ended, rolled back, or their target pods replaced)",
