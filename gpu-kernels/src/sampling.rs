@@ -96,16 +96,16 @@ pub const SAMPLE_THREADS: usize = 1024;
 /// shuffle-xor tree (offsets 16, 8, 4, 2, 1), then the first warp reduces the 32 warp sums the same
 /// way.
 fn block_sum(w: &[f32], keep: impl Fn(f32) -> bool) -> f32 {
-    let mut lanes = [0.0f32; SAMPLE_THREADS];
+    // Thread `j` is lane `j % 32` of warp `j / 32`.
+    let mut lanes = [[0.0f32; 32]; SAMPLE_THREADS / 32];
     for row in w.chunks(SAMPLE_THREADS) {
-        for (acc, &x) in lanes.iter_mut().zip(row) {
+        for (acc, &x) in lanes.as_flattened_mut().iter_mut().zip(row) {
             if keep(x) {
                 *acc += x;
             }
         }
     }
-    let xor_tree = |v: &[f32]| -> f32 {
-        let mut v: [f32; 32] = v.try_into().expect("32 lanes");
+    fn xor_tree(mut v: [f32; 32]) -> f32 {
         for o in [16, 8, 4, 2, 1] {
             let b = v;
             for (l, x) in v.iter_mut().enumerate() {
@@ -113,9 +113,10 @@ fn block_sum(w: &[f32], keep: impl Fn(f32) -> bool) -> f32 {
             }
         }
         v[0]
-    };
-    let warps: Vec<f32> = lanes.chunks_exact(32).map(xor_tree).collect();
-    xor_tree(&warps)
+    }
+    // 1024 threads make 32 warps, whose sums fill the first warp exactly. Only compiles for
+    // SAMPLE_THREADS == 1024, which kernels.cu also hardcodes (`__launch_bounds__`, `scan[1024]`).
+    xor_tree(lanes.map(xor_tree))
 }
 
 /// The nucleus threshold: the largest `t` (searched over the bit patterns of `[0, 1]`, as the
@@ -145,35 +146,28 @@ fn threshold(w: &[f32], target: f32) -> f32 {
 /// `argmax` when the nucleus is empty.
 fn pick(w: &[f32], t: f32, u: f32, argmax: usize) -> usize {
     let chunk = w.len().div_ceil(SAMPLE_THREADS).max(1);
-    let buckets: Vec<(usize, f32)> = w
-        .chunks(chunk)
-        .enumerate()
-        .map(|(k, b)| {
-            (
-                k * chunk,
-                b.iter().filter(|&&x| x >= t).fold(0.0f32, |a, &x| a + x),
-            )
-        })
-        .collect();
-    let mut scan = Vec::with_capacity(buckets.len());
-    let mut total = 0.0f32;
-    for &(_, local) in &buckets {
-        scan.push(total);
-        total += local;
+    let mut locals = [0.0f32; SAMPLE_THREADS];
+    for (m, b) in locals.iter_mut().zip(w.chunks(chunk)) {
+        *m = b.iter().filter(|&&x| x >= t).fold(0.0f32, |a, &x| a + x);
     }
+    // The kernel's sequential scan: `acc` below is `scan_k`, the same float sums in the same order
+    // (the buckets past the end of `w` hold 0, as the kernel's idle threads do).
+    let total = locals.iter().fold(0.0f32, |a, &x| a + x);
     let r = u * total;
-    for (&(b0, local), &acc) in buckets.iter().zip(&scan) {
+    let mut acc = 0.0f32;
+    for ((k, b), &local) in w.chunks(chunk).enumerate().zip(&locals) {
         if acc <= r && r < acc + local {
             let mut run = 0.0f32;
-            for (i, &x) in w[b0..(b0 + chunk).min(w.len())].iter().enumerate() {
+            for (i, &x) in b.iter().enumerate() {
                 if x >= t {
                     run += x;
                     if acc + run > r {
-                        return b0 + i;
+                        return k * chunk + i;
                     }
                 }
             }
         }
+        acc += local;
     }
     w.iter().rposition(|&x| x >= t).unwrap_or(argmax)
 }

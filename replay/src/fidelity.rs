@@ -204,11 +204,6 @@ pub fn kl_popular_calls(real: &TraceSet, synth: &TraceSet, popular: usize) -> f6
 /// The placeholder names, which are not services (see the module docs).
 pub const PLACEHOLDER_NAMES: [&str; 2] = ["UNKNOWN", "USER"];
 
-/// True for a name that is a placeholder, not a service ([`PLACEHOLDER_NAMES`]).
-pub fn is_placeholder(name: &str) -> bool {
-    PLACEHOLDER_NAMES.contains(&name)
-}
-
 fn callee_counts(set: &TraceSet) -> BTreeMap<String, u64> {
     let mut m = BTreeMap::new();
     for g in &set.graphs {

@@ -34,6 +34,7 @@
 //! dropped span is an [`Error::Row`] naming the line on which the span's JSON object
 //! starts (the line of its document for JSON lines) and the field at fault.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
@@ -224,19 +225,20 @@ impl<'t> Builder<'t> {
         service: Option<Sym>,
         original_id: Option<String>,
     ) -> Result<()> {
-        let key = original_id.clone().unwrap_or_else(|| trace_id.clone());
-        if self
-            .traces
-            .get(&key)
-            .is_some_and(|a| a.ids.contains(&span.span_id))
-        {
+        let key = match &original_id {
+            Some(o) => o.clone(),
+            None => trace_id,
+        };
+        let acc = match self.traces.entry(key) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                self.order.push(e.key().clone());
+                e.insert(TraceAcc::default())
+            }
+        };
+        if !acc.ids.insert(span.span_id) {
             return self.drop_span(DropReason::DuplicateSpanId, "spanId");
         }
-        if !self.traces.contains_key(&key) {
-            self.order.push(key.clone());
-        }
-        let acc = self.traces.entry(key).or_default();
-        acc.ids.insert(span.span_id);
         acc.spans.push(span);
         acc.repairs.extend(extra_repair);
         if acc.service.is_none() {
@@ -270,15 +272,15 @@ impl<'t> Builder<'t> {
         };
         let depth = self.path.len();
         self.path.extend_from_slice(rs_path);
+        let at_rs = self.path.len();
         for (ri, r) in rs.iter().enumerate() {
             let attrs = r
                 .get("resource")
                 .and_then(|x| x.get("attributes"))
-                .cloned()
-                .unwrap_or(Value::Null);
-            let service = attr_str(&attrs, "service.name");
+                .unwrap_or(&Value::Null);
+            let service = attr_str(attrs, "service.name");
             let instance =
-                attr_str(&attrs, "service.instance.id").or_else(|| attr_str(&attrs, "host.name"));
+                attr_str(attrs, "service.instance.id").or_else(|| attr_str(attrs, "host.name"));
             let service = self.sym_opt(service.as_deref());
             let instance = self.sym_opt(instance.as_deref());
             let (scopes, scopes_key) = match r.get("scopeSpans") {
@@ -289,7 +291,12 @@ impl<'t> Builder<'t> {
                 ),
             };
             let scopes = scopes.and_then(Value::as_array);
+            self.path.truncate(at_rs);
+            self.path.extend([Seg::Index(ri), Seg::Key(scopes_key)]);
+            let at_scopes = self.path.len();
             for (si, sc) in scopes.into_iter().flatten().enumerate() {
+                self.path.truncate(at_scopes);
+                self.path.extend([Seg::Index(si), Seg::Key("spans")]);
                 for (k, sp) in sc
                     .get("spans")
                     .and_then(Value::as_array)
@@ -297,16 +304,10 @@ impl<'t> Builder<'t> {
                     .flatten()
                     .enumerate()
                 {
-                    self.path.extend_from_slice(&[
-                        Seg::Index(ri),
-                        Seg::Key(scopes_key),
-                        Seg::Index(si),
-                        Seg::Key("spans"),
-                        Seg::Index(k),
-                    ]);
+                    self.path.push(Seg::Index(k));
                     self.report.rows += 1;
                     self.span(sp, service, instance)?;
-                    self.path.truncate(depth + rs_path.len());
+                    self.path.pop();
                 }
             }
         }
@@ -386,8 +387,8 @@ impl<'t> Builder<'t> {
             },
             None => Status::Unset,
         };
-        let attrs = sp.get("attributes").cloned().unwrap_or(Value::Null);
-        let get = |k: &str| attr_str(&attrs, k);
+        let attrs = sp.get("attributes").unwrap_or(&Value::Null);
+        let get = |k: &str| attr_str(attrs, k);
         let call_type = infer_call_type(kind, &get);
         let name = sp.get("name").and_then(Value::as_str);
         let name = self.sym_opt(name);
@@ -425,20 +426,9 @@ impl<'t> Builder<'t> {
                 continue;
             };
             let (g, mut repairs, dropped) = build_from_parents(key, acc.service, acc.spans);
+            // duplicate span ids, the only spans it drops, were dropped by `push`
+            debug_assert!(dropped.is_empty(), "{dropped:?}");
             repairs.extend(acc.repairs);
-            // duplicate span ids were already dropped by `push` (naming their line), so
-            // this finds nothing for spans read from a file
-            for d in dropped {
-                if self.opts.strict {
-                    return Err(Error::Row {
-                        file: self.name.clone().into(),
-                        line: 0,
-                        column: "spanId".into(),
-                        reason: d,
-                    });
-                }
-                self.report.drop_row(d);
-            }
             self.report.traces += 1;
             for r in &repairs {
                 *self.report.repairs.entry(*r).or_insert(0) += 1;

@@ -248,13 +248,16 @@ pub fn rebuild_alibaba(trace_id: &str, rows: &[RawRow], arena: &[u32]) -> Rebuil
         let mut given: HashMap<Vec<u32>, u32> = HashMap::new();
         let mut fresh: Vec<(Span, Sym)> = Vec::with_capacity(pending.len());
         for (mut s, svc, row) in pending {
-            let c = &s.rpc_id.0;
-            let p = c[..c.len() - 1].to_vec();
-            let used = match given.get(&p) {
-                Some(&k) => k,
-                None => largest_child_in_use(&spans, &p),
-            };
-            let Some(k) = used.checked_add(1) else {
+            // no fresh sibling id: the sibling numbers reach `u32::MAX`, or the id is
+            // empty (a row not from a reader: the readers drop empty ids)
+            let fresh_id = s.rpc_id.0.split_last().and_then(|(_, p)| {
+                let used = match given.get(p) {
+                    Some(&k) => k,
+                    None => largest_child_in_use(&spans, p),
+                };
+                Some((p.to_vec(), used.checked_add(1)?))
+            });
+            let Some((p, k)) = fresh_id else {
                 out.dropped.push(DroppedRow {
                     reason: DropReason::BadRpcId,
                     file: row.file,
@@ -270,16 +273,10 @@ pub fn rebuild_alibaba(trace_id: &str, rows: &[RawRow], arena: &[u32]) -> Rebuil
             out.repairs.push(RepairKind::DuplicateRpcIdRenumbered);
             fresh.push((s, svc));
         }
-        for (s, svc) in fresh {
-            spans.push(s);
-            services.push(svc);
-        }
-        let mut idx: Vec<usize> = (0..spans.len()).collect();
-        idx.sort_by(|&a, &b| spans[a].rpc_id.cmp(&spans[b].rpc_id));
-        let sp2: Vec<Span> = idx.iter().map(|&k| spans[k].clone()).collect();
-        let sv2: Vec<Sym> = idx.iter().map(|&k| services[k]).collect();
-        spans = sp2;
-        services = sv2;
+        // the fresh ids are new: sort them in (stable; ids are now unique)
+        let mut all: Vec<(Span, Sym)> = spans.into_iter().zip(services).chain(fresh).collect();
+        all.sort_by(|a, b| a.0.rpc_id.cmp(&b.0.rpc_id));
+        (spans, services) = all.into_iter().unzip();
     }
     // 4. parents
     let mut roots = 0usize;

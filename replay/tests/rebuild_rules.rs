@@ -348,3 +348,35 @@ fn strict_json_errors_name_the_span_line() {
         "{e}"
     );
 }
+
+#[test]
+fn duplicate_empty_rpc_ids_are_dropped_not_a_panic() {
+    // rows built by hand (the readers drop empty rpc ids): the second row with the
+    // empty id has no sibling number to take
+    use replay::rebuild::{RawRow, rebuild_alibaba};
+    use replay::{CallType, Sym};
+    let row = |line, dm| RawRow {
+        start_ns: 0,
+        rt_ns: 1,
+        rpc_start: 0,
+        rpc_len: 0,
+        trace: 0,
+        um: Sym::USER,
+        um_instance: Sym::USER,
+        dm,
+        dm_instance: Sym::UNKNOWN,
+        interface: Sym::UNKNOWN,
+        service: Sym::UNKNOWN,
+        call_type: CallType::Mc,
+        file: 0,
+        line,
+    };
+    let o = rebuild_alibaba("t", &[row(2, Sym(2)), row(3, Sym(3))], &[]);
+    assert_eq!(o.dropped.len(), 1);
+    assert_eq!(
+        (o.dropped[0].reason, o.dropped[0].line, o.dropped[0].column),
+        (DropReason::BadRpcId, 3, "rpcid")
+    );
+    assert!(o.repairs.is_empty());
+    assert_eq!(o.graph.map(|g| g.spans.len()), Some(1));
+}

@@ -174,6 +174,7 @@ struct AgentState {
     pod_weights: BTreeMap<u32, u32>,
     dropped: Vec<bool>,
     pending: Vec<(QueryKind, Target)>,
+    /// 1 for each of the last `RESTART_WINDOW` steps that restarted something, else 0.
     restarts: VecDeque<u32>,
     rng: ChaCha8Rng,
     t_last: u64,
@@ -450,7 +451,7 @@ impl Env {
         };
         let restarted = u32::from(applied && kind.is_restart());
         self.st.restarts.push_back(restarted);
-        while self.st.restarts.len() > 5 {
+        while self.st.restarts.len() > RESTART_WINDOW {
             self.st.restarts.pop_front();
         }
         let recent_restarts: u32 = self.st.restarts.iter().sum();
@@ -550,19 +551,18 @@ impl Env {
         if let Some(i) = names.iter().position(|n| n.eq_ignore_ascii_case(name)) {
             return Some(i as u32);
         }
-        let l = name.to_ascii_lowercase();
-        let idx = if l.bytes().all(|b| b.is_ascii_digit()) && !l.is_empty() && l.len() < 7 {
-            l.parse().ok()
-        } else {
-            let n = grammar::last_node_index(&l)?;
-            let named = names
-                .iter()
-                .position(|nm| grammar::node_number(&nm.to_ascii_lowercase()) == Some(n));
-            return named
-                .map(|i| i as u32)
-                .or_else(|| Some(n).filter(|&i| (i as usize) < names.len()));
-        };
-        idx.filter(|&i| (i as usize) < names.len())
+        let index = |i: u32| Some(i).filter(|&i| (i as usize) < names.len());
+        if !name.is_empty() && name.len() < 7 && name.bytes().all(|b| b.is_ascii_digit()) {
+            return name.parse().ok().and_then(index);
+        }
+        let n = grammar::last_node_index(&name.to_ascii_lowercase())?;
+        match names
+            .iter()
+            .position(|nm| grammar::node_number(&nm.to_ascii_lowercase()) == Some(n))
+        {
+            Some(i) => Some(i as u32),
+            None => index(n),
+        }
     }
 
     fn pod_ref(&self, name: &str) -> Option<(u32, String)> {
@@ -587,29 +587,72 @@ impl Env {
         self.node_ref(name).map(Target::Node)
     }
 
-    /// Whether every target an action names exists now (for the validity reward).
+    /// Whether every target an action names exists now (for the validity reward): stepping
+    /// the action resolves its targets first, and this is whether that succeeds.
     pub fn targets_exist(&self, action: &Action) -> bool {
-        match action {
-            Action::NoOp | Action::Throttle { .. } | Action::Invalid { .. } => true,
-            Action::RestartPod { target } => {
-                self.pod_ref(target).is_some() || self.node_ref(target).is_some()
+        self.resolve(action).is_ok()
+    }
+
+    /// Resolves an action's target names against the running topology; an unknown name (or
+    /// names that do not go together, as a reroute from a node to a pod) is an
+    /// `UnknownTarget` error. Nothing is changed.
+    fn resolve<'a>(&self, action: &'a Action) -> Result<Resolved<'a>, ActionError> {
+        let unknown = |kind: &'static str, name: &str| ActionError::UnknownTarget {
+            kind,
+            name: name.to_string(),
+        };
+        let deployment = |t: &str| self.service_ref(t).ok_or_else(|| unknown("deployment", t));
+        Ok(match action {
+            Action::NoOp => Resolved::NoOp,
+            Action::Invalid { reason, .. } => Resolved::Invalid(reason),
+            Action::RestartPod { target } => match self.pod_ref(target) {
+                Some((p, name)) => Resolved::KillPod(p, name),
+                None => Resolved::RestartNode(
+                    self.node_ref(target)
+                        .ok_or_else(|| unknown("pod", target))?,
+                ),
+            },
+            Action::RestartNode { target } => Resolved::RestartNode(
+                self.node_ref(target)
+                    .ok_or_else(|| unknown("node", target))?,
+            ),
+            Action::RestartDeployment { target } => match self.service_ref(target) {
+                Some(s) => Resolved::RestartService(s),
+                None => Resolved::RestartNode(
+                    self.node_ref(target)
+                        .ok_or_else(|| unknown("deployment", target))?,
+                ),
+            },
+            Action::Scale { target, replicas } => {
+                Resolved::Scale(target.as_deref().map(deployment).transpose()?, *replicas)
             }
-            Action::RestartNode { target } => self.node_ref(target).is_some(),
-            Action::RestartDeployment { target } => {
-                self.service_ref(target).is_some() || self.node_ref(target).is_some()
+            // traffic moves between two nodes, else between two pods
+            Action::Reroute { from, to, fraction } => {
+                let f = if fraction.is_finite() {
+                    fraction.clamp(0.0, 1.0)
+                } else {
+                    0.0
+                };
+                if let (Some(a), Some(b)) = (self.node_ref(from), self.node_ref(to)) {
+                    return Ok(Resolved::RerouteNodes(a, b, f));
+                }
+                match (self.pod_ref(from), self.pod_ref(to)) {
+                    (Some((a, _)), Some((b, _))) => Resolved::ReroutePods(a, b, f),
+                    (None, _) if self.node_ref(from).is_none() => {
+                        return Err(unknown("pod or node", from));
+                    }
+                    _ => return Err(unknown("pod or node", to)),
+                }
             }
+            Action::Throttle { rate } => Resolved::Throttle(*rate),
             // a rollback applies to a deployment only
-            Action::Rollback { target } => self.service_ref(target).is_some(),
-            Action::Scale { target, .. } => target
-                .as_ref()
-                .is_none_or(|t| self.service_ref(t).is_some()),
-            // traffic moves between two nodes or between two pods, as `apply` does it
-            Action::Reroute { from, to, .. } => {
-                (self.node_ref(from).is_some() && self.node_ref(to).is_some())
-                    || (self.pod_ref(from).is_some() && self.pod_ref(to).is_some())
-            }
-            Action::Query { target, .. } => self.any_ref(target).is_some(),
-        }
+            Action::Rollback { target } => Resolved::Rollback(deployment(target)?),
+            Action::Query { kind, target } => Resolved::Query(
+                *kind,
+                self.any_ref(target)
+                    .ok_or_else(|| unknown("pod, node or service", target))?,
+            ),
+        })
     }
 
     fn cooldown_check(&self, key: &str) -> Result<(), ActionError> {
@@ -669,65 +712,31 @@ impl Env {
     }
 
     fn apply(&mut self, action: &Action, queried_nodes: &mut Vec<u32>) -> Result<(), ActionError> {
-        match action {
-            Action::NoOp => Ok(()),
-            Action::Invalid { reason, .. } => Err(ActionError::Invalid(reason.clone())),
-            Action::RestartPod { target } => {
-                if let Some((p, name)) = self.pod_ref(target) {
-                    let key = format!("pod:{name}");
-                    self.cooldown_check(&key)?;
-                    self.ep
-                        .sim_mut()
-                        .kill_pod(p)
-                        .map_err(|e| ActionError::Rejected(e.to_string()))?;
-                    self.st.cooldowns.insert(key, self.options.restart_cooldown);
-                    Ok(())
-                } else if let Some(n) = self.node_ref(target) {
-                    self.restart_node(n)
-                } else {
-                    Err(ActionError::UnknownTarget {
-                        kind: "pod",
-                        name: target.clone(),
-                    })
-                }
+        match self.resolve(action)? {
+            Resolved::NoOp => Ok(()),
+            Resolved::Invalid(reason) => Err(ActionError::Invalid(reason.to_string())),
+            Resolved::KillPod(p, name) => {
+                let key = format!("pod:{name}");
+                self.cooldown_check(&key)?;
+                self.ep
+                    .sim_mut()
+                    .kill_pod(p)
+                    .map_err(|e| ActionError::Rejected(e.to_string()))?;
+                self.st.cooldowns.insert(key, self.options.restart_cooldown);
+                Ok(())
             }
-            Action::RestartNode { target } => match self.node_ref(target) {
-                Some(n) => self.restart_node(n),
-                None => Err(ActionError::UnknownTarget {
-                    kind: "node",
-                    name: target.clone(),
-                }),
-            },
-            Action::RestartDeployment { target } => {
-                if let Some(s) = self.service_ref(target) {
-                    self.restart_service(s)
-                } else if let Some(n) = self.node_ref(target) {
-                    self.restart_node(n)
-                } else {
-                    Err(ActionError::UnknownTarget {
-                        kind: "deployment",
-                        name: target.clone(),
-                    })
-                }
-            }
-            Action::Scale { target, replicas } => {
-                let s = match target {
-                    Some(t) => self
-                        .service_ref(t)
-                        .ok_or_else(|| ActionError::UnknownTarget {
-                            kind: "deployment",
-                            name: t.clone(),
-                        })?,
-                    None => self.default_deployment(),
-                };
+            Resolved::RestartNode(n) => self.restart_node(n),
+            Resolved::RestartService(s) => self.restart_service(s),
+            Resolved::Scale(s, replicas) => {
+                let s = s.unwrap_or_else(|| self.default_deployment());
                 let (cur, _) = self
                     .ep
                     .sim()
                     .deployment(s)
                     .map_err(|e| ActionError::Rejected(e.to_string()))?;
                 let new = match replicas {
-                    Replicas::To(n) => *n,
-                    Replicas::Up(k) => cur.saturating_add(*k),
+                    Replicas::To(n) => n,
+                    Replicas::Up(k) => cur.saturating_add(k),
                 };
                 let need = new as i64 - cur as i64;
                 if need > self.st.cloud_budget {
@@ -743,68 +752,51 @@ impl Env {
                 self.st.cloud_budget -= need.max(0);
                 Ok(())
             }
-            Action::Reroute { from, to, fraction } => {
-                let f = if fraction.is_finite() {
-                    fraction.clamp(0.0, 1.0)
-                } else {
-                    0.0
-                };
-                if let (Some(a), Some(b)) = (self.node_ref(from), self.node_ref(to)) {
-                    if a == b {
-                        return Err(ActionError::Rejected(
-                            "reroute from a node to itself".into(),
-                        ));
-                    }
-                    let wa = self.st.node_weights[a as usize];
-                    let keep = ((wa as f64) * (1.0 - f)).round() as u32;
-                    let moved = wa - keep.min(wa);
-                    let wb = self.st.node_weights[b as usize]
-                        .saturating_add(moved)
-                        .min(10_000);
-                    let sim = self.ep.sim_mut();
-                    sim.set_node_weight(a, keep)
-                        .map_err(|e| ActionError::Rejected(e.to_string()))?;
-                    sim.set_node_weight(b, wb)
-                        .map_err(|e| ActionError::Rejected(e.to_string()))?;
-                    self.st.node_weights[a as usize] = keep;
-                    self.st.node_weights[b as usize] = wb;
-                    return Ok(());
+            Resolved::RerouteNodes(a, b, f) => {
+                if a == b {
+                    return Err(ActionError::Rejected(
+                        "reroute from a node to itself".into(),
+                    ));
                 }
-                match (self.pod_ref(from), self.pod_ref(to)) {
-                    (Some((a, _)), Some((b, _))) if a != b => {
-                        let wa = *self.st.pod_weights.get(&a).unwrap_or(&100);
-                        let keep = ((wa as f64) * (1.0 - f)).round() as u32;
-                        let moved = wa - keep.min(wa);
-                        let wb = self
-                            .st
-                            .pod_weights
-                            .get(&b)
-                            .unwrap_or(&100)
-                            .saturating_add(moved)
-                            .min(10_000);
-                        let sim = self.ep.sim_mut();
-                        sim.set_pod_weight(a, keep)
-                            .map_err(|e| ActionError::Rejected(e.to_string()))?;
-                        sim.set_pod_weight(b, wb)
-                            .map_err(|e| ActionError::Rejected(e.to_string()))?;
-                        self.st.pod_weights.insert(a, keep);
-                        self.st.pod_weights.insert(b, wb);
-                        Ok(())
-                    }
-                    (Some(_), Some(_)) => {
-                        Err(ActionError::Rejected("reroute from a pod to itself".into()))
-                    }
-                    (None, _) if self.node_ref(from).is_none() => Err(ActionError::UnknownTarget {
-                        kind: "pod or node",
-                        name: from.clone(),
-                    }),
-                    _ => Err(ActionError::UnknownTarget {
-                        kind: "pod or node",
-                        name: to.clone(),
-                    }),
-                }
+                let wa = self.st.node_weights[a as usize];
+                let keep = ((wa as f64) * (1.0 - f)).round() as u32;
+                let moved = wa - keep.min(wa);
+                let wb = self.st.node_weights[b as usize]
+                    .saturating_add(moved)
+                    .min(10_000);
+                let sim = self.ep.sim_mut();
+                sim.set_node_weight(a, keep)
+                    .map_err(|e| ActionError::Rejected(e.to_string()))?;
+                sim.set_node_weight(b, wb)
+                    .map_err(|e| ActionError::Rejected(e.to_string()))?;
+                self.st.node_weights[a as usize] = keep;
+                self.st.node_weights[b as usize] = wb;
+                Ok(())
             }
-            Action::Throttle { rate } => {
+            Resolved::ReroutePods(a, b, f) => {
+                if a == b {
+                    return Err(ActionError::Rejected("reroute from a pod to itself".into()));
+                }
+                let wa = *self.st.pod_weights.get(&a).unwrap_or(&100);
+                let keep = ((wa as f64) * (1.0 - f)).round() as u32;
+                let moved = wa - keep.min(wa);
+                let wb = self
+                    .st
+                    .pod_weights
+                    .get(&b)
+                    .unwrap_or(&100)
+                    .saturating_add(moved)
+                    .min(10_000);
+                let sim = self.ep.sim_mut();
+                sim.set_pod_weight(a, keep)
+                    .map_err(|e| ActionError::Rejected(e.to_string()))?;
+                sim.set_pod_weight(b, wb)
+                    .map_err(|e| ActionError::Rejected(e.to_string()))?;
+                self.st.pod_weights.insert(a, keep);
+                self.st.pod_weights.insert(b, wb);
+                Ok(())
+            }
+            Resolved::Throttle(rate) => {
                 let r = if rate.is_finite() {
                     rate.clamp(0.0, 1.0)
                 } else {
@@ -814,26 +806,14 @@ impl Env {
                 self.st.throttle = r;
                 Ok(())
             }
-            Action::Rollback { target } => {
-                let s = self
-                    .service_ref(target)
-                    .ok_or_else(|| ActionError::UnknownTarget {
-                        kind: "deployment",
-                        name: target.clone(),
-                    })?;
+            Resolved::Rollback(s) => {
                 self.ep
                     .sim_mut()
                     .rollback(s)
                     .map_err(|e| ActionError::Rejected(e.to_string()))?;
                 Ok(())
             }
-            Action::Query { kind, target } => {
-                let t = self
-                    .any_ref(target)
-                    .ok_or_else(|| ActionError::UnknownTarget {
-                        kind: "pod, node or service",
-                        name: target.clone(),
-                    })?;
+            Resolved::Query(kind, t) => {
                 match &t {
                     Target::Node(n) => queried_nodes.push(*n),
                     Target::Pod(p, _) => {
@@ -850,7 +830,7 @@ impl Env {
                     }
                     Target::Service(_) => {}
                 }
-                self.st.pending.push((*kind, t));
+                self.st.pending.push((kind, t));
                 Ok(())
             }
         }
@@ -912,11 +892,25 @@ impl Env {
         let scenario = Arc::new(ep.scenario().clone());
         let hint = task_hint(&scenario, snap.options.reveal_root_cause);
         let statics = Arc::new(Statics::new(ep.sim(), &hint));
-        if snap.state.node_weights.len() != statics.node_names.len()
-            || snap.state.dropped.len() != statics.node_names.len()
+        // what stepping indexes or sums must be in range: the bytes may come from anywhere
+        let st = &snap.state;
+        let nodes = statics.node_names.len();
+        let in_topology = |t: &Target| match t {
+            Target::Node(n) => (*n as usize) < nodes,
+            Target::Service(s) => (*s as usize) < statics.service_names.len(),
+            Target::Pod(..) => true,
+        };
+        if st.node_weights.len() != nodes
+            || st.dropped.len() != nodes
+            || !st.pending.iter().all(|(_, t)| in_topology(t))
         {
             return Err(AgentError::Snapshot(
                 "agent state does not match the topology".into(),
+            ));
+        }
+        if st.restarts.len() > RESTART_WINDOW || st.restarts.iter().any(|&r| r > 1) {
+            return Err(AgentError::Snapshot(
+                "agent state has an impossible restart history".into(),
             ));
         }
         Ok(Env {
@@ -939,6 +933,9 @@ impl Env {
     }
 }
 
+/// Steps over which restarts are counted for the restart cost.
+const RESTART_WINDOW: usize = 5;
+
 /// Format version of [`Env::snapshot`] bytes (2: the agent state records where the latest
 /// observation's window began, and no longer the previous interval's availability; 3: the
 /// options carry `reveal_root_cause`).
@@ -950,4 +947,59 @@ struct Snap {
     episode: Vec<u8>,
     state: AgentState,
     options: EnvOptions,
+}
+
+/// An action with its target names resolved (`Env::resolve`): what `Env::apply` does.
+enum Resolved<'a> {
+    NoOp,
+    Invalid(&'a str),
+    /// A pod (id, name) to delete.
+    KillPod(u32, String),
+    RestartNode(u32),
+    RestartService(u32),
+    /// A deployment (`None`: the default one, `Env::default_deployment`) to scale.
+    Scale(Option<u32>, Replicas),
+    /// A share (in [0, 1]) of the traffic moved from node to node.
+    RerouteNodes(u32, u32, f64),
+    /// A share (in [0, 1]) of the traffic moved from pod to pod.
+    ReroutePods(u32, u32, f64),
+    Throttle(f64),
+    Rollback(u32),
+    Query(QueryKind, Target),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A snapshot whose agent state has been tampered with by `edit`, restored.
+    fn restore_edited(edit: impl FnOnce(&mut AgentState)) -> Result<Env, AgentError> {
+        let mut e = Env::new(FaultScenario::builtin("dime-node-failure").unwrap());
+        edit(&mut e.st);
+        Env::restore(&e.snapshot())
+    }
+
+    /// Restored bytes are outside input: pending queries naming a node or service that the
+    /// topology lacks (stepping indexed by them) and restart counts that overflow their sum
+    /// are typed errors, not panics on the next step.
+    #[test]
+    fn restore_refuses_out_of_range_agent_state() {
+        let query = |t: Target| move |st: &mut AgentState| st.pending.push((QueryKind::Metrics, t));
+        for r in [
+            restore_edited(query(Target::Service(u32::MAX))),
+            restore_edited(query(Target::Node(1000))),
+            restore_edited(|st| st.restarts = VecDeque::from([u32::MAX, 1])),
+            restore_edited(|st| st.restarts = VecDeque::from([0; 6])),
+        ] {
+            assert!(matches!(r, Err(AgentError::Snapshot(_))), "{:?}", r.err());
+        }
+        // in range, it restores and steps
+        let mut e = restore_edited(|st| {
+            st.pending.push((QueryKind::Metrics, Target::Service(0)));
+            st.restarts = VecDeque::from([1, 0, 1]);
+        })
+        .unwrap();
+        let s = e.step(Action::NoOp);
+        assert_eq!(s.observation.query_results.len(), 1);
+    }
 }

@@ -283,10 +283,7 @@ impl TextPolicy<LlmGenerator> {
     pub fn group_completions(&mut self, obs: &Observation, g: usize) -> Vec<String> {
         let p = prompt(obs, self.format);
         let prompts = vec![p; g];
-        self.last_prompt_chars = prompts
-            .iter()
-            .map(|p| p.system.chars().count() + p.user.chars().count())
-            .collect();
+        self.last_prompt_chars = prompts.iter().map(ChatPrompt::char_count).collect();
         let out = self.generator.generate(&prompts);
         self.last_completions = out.clone();
         out

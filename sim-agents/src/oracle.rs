@@ -198,11 +198,8 @@ pub fn triage(obs: &Observation) -> (u8, Action) {
     let p99_high = obs.p99_latency > obs.p99_objective_ms;
     // load amplification: users send 1.5x the warm-up rate (DIME's `rr > 150` at base 100), or
     // retries make some service see 1.5x as many calls per user request as at warm-up
-    let entry_base = obs
-        .service(&obs.entry_service)
-        .map(|s| s.baseline_rps)
-        .unwrap_or(0.0);
-    let surge = entry_base > 1.0 && obs.request_rate > 1.5 * entry_base;
+    let entry_base = entry_baseline(obs);
+    let surge = load_surge(obs);
     let retry_amp = entry_base > 1.0
         && obs.request_rate > 1.0
         && obs.services.iter().any(|s| {
@@ -213,10 +210,6 @@ pub fn triage(obs: &Observation) -> (u8, Action) {
         // shed down to what the system served at warm-up (at most 0.4, DIME's rate); if a
         // throttle in force has not stopped the storm (most admitted requests still fail),
         // halve it
-        let entry_base = obs
-            .service(&obs.entry_service)
-            .map(|s| s.baseline_rps)
-            .unwrap_or(0.0);
         let fit = if obs.request_rate > 0.0 && entry_base > 0.0 {
             0.9 * entry_base / obs.request_rate
         } else {
@@ -295,10 +288,6 @@ pub fn triage(obs: &Observation) -> (u8, Action) {
     // offered load is back to normal
     let db_hot = obs.database().is_some_and(|d| obs.services[d].cpu > 0.7);
     let unavailable = obs.alerts.iter().any(|a| a.metric == "unavailable");
-    let entry_base = obs
-        .service(&obs.entry_service)
-        .map(|s| s.baseline_rps)
-        .unwrap_or(0.0);
     let load_normal = entry_base <= 0.0 || obs.request_rate <= 1.2 * entry_base;
     if obs.throttle < 1.0
         && obs.p99_latency <= 0.8 * obs.p99_objective_ms
@@ -468,11 +457,14 @@ fn recently_replaced(obs: &Observation, s: usize) -> bool {
 /// DIME's rules (throttle, scale) own; rules 12, 14 and 15 stay out of it (a pod of an
 /// overloaded system fails without being at fault).
 fn load_surge(obs: &Observation) -> bool {
-    let base = obs
-        .service(&obs.entry_service)
-        .map(|s| s.baseline_rps)
-        .unwrap_or(0.0);
+    let base = entry_baseline(obs);
     base > 1.0 && obs.request_rate > 1.5 * base
+}
+
+/// The entry service's warm-up rate (0 when the observation has no entry service).
+fn entry_baseline(obs: &Observation) -> f64 {
+    obs.service(&obs.entry_service)
+        .map_or(0.0, |s| s.baseline_rps)
 }
 
 /// Neither booting nor recently replaced: a deployment rules 12-14 may act on.
@@ -489,15 +481,15 @@ fn slo_alert(obs: &Observation) -> bool {
 
 /// Deletes the only ready running pod of deployment `s`, unless it is on cooldown.
 fn delete_sole_pod(obs: &Observation, s: usize) -> Option<Action> {
-    let live: Vec<_> = obs
+    let mut live = obs
         .pods
         .iter()
-        .filter(|p| p.service == s as u32 && p.phase != Phase::Terminated)
-        .collect();
-    match live.as_slice() {
-        [p] if p.ready
-            && p.phase == Phase::Running
-            && !on_cooldown(obs, &format!("pod:{}", p.name)) =>
+        .filter(|p| p.service == s as u32 && p.phase != Phase::Terminated);
+    match (live.next(), live.next()) {
+        (Some(p), None)
+            if p.ready
+                && p.phase == Phase::Running
+                && !on_cooldown(obs, &format!("pod:{}", p.name)) =>
         {
             Some(Action::RestartPod {
                 target: p.name.clone(),
@@ -523,17 +515,15 @@ fn rule_config_rollback(obs: &Observation) -> Option<Action> {
         {
             return None;
         }
-        let pods = obs.pods.iter().filter(|p| p.service == s as u32);
-        let mut pod_trouble = false;
-        for p in pods {
-            pod_trouble |= p.restarts > 0
+        let pod_trouble = obs.pods.iter().filter(|p| p.service == s as u32).any(|p| {
+            p.restarts > 0
                 || p.cpu >= SATURATED_CPU
                 || p.memory >= 0.90
                 || matches!(
                     p.phase,
                     Phase::Failed | Phase::OomKilled | Phase::CrashLoopBackOff
-                );
-        }
+                )
+        });
         let degraded = obs.alerts.iter().any(|a| a.service == svc.name)
             || svc.error_rate >= 0.05
             || svc.p99_ms > obs.p99_objective_ms

@@ -17,7 +17,7 @@ use crate::action::{Action, QueryKind, Replicas};
 use crate::error::AgentError;
 use crate::grammar;
 use crate::observation::Observation;
-use crate::render::{PromptFormat, prompt};
+use crate::render::{ChatPrompt, PromptFormat, prompt};
 use rand_chacha::ChaCha8Rng;
 use sim_core::rng::below;
 use sim_core::rng::{StreamKind, stream};
@@ -154,7 +154,7 @@ pub trait TextGenerator: Send {
     /// Name.
     fn name(&self) -> &str;
     /// One completion per prompt, in order.
-    fn generate(&mut self, prompts: &[crate::render::ChatPrompt]) -> Vec<String>;
+    fn generate(&mut self, prompts: &[ChatPrompt]) -> Vec<String>;
 }
 
 /// A text generator that answers with the oracle's command in DIME's training format; for
@@ -170,7 +170,7 @@ impl TextGenerator for OracleTextGenerator {
     fn name(&self) -> &str {
         "oracle-text"
     }
-    fn generate(&mut self, prompts: &[crate::render::ChatPrompt]) -> Vec<String> {
+    fn generate(&mut self, prompts: &[ChatPrompt]) -> Vec<String> {
         let obs = std::mem::take(&mut self.pending);
         (0..prompts.len())
             .map(|i| {
@@ -232,10 +232,7 @@ impl<G: TextGenerator> TextPolicy<G> {
     /// Generates the completions for a batch of observations.
     pub fn complete(&mut self, obs: &[Observation]) -> Vec<String> {
         let prompts: Vec<_> = obs.iter().map(|o| prompt(o, self.format)).collect();
-        self.last_prompt_chars = prompts
-            .iter()
-            .map(|p| p.system.chars().count() + p.user.chars().count())
-            .collect();
+        self.last_prompt_chars = prompts.iter().map(ChatPrompt::char_count).collect();
         let out = self.generator.generate(&prompts);
         self.last_completions = out.clone();
         out

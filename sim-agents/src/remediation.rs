@@ -82,7 +82,7 @@ pub struct RemediationReport {
 
 fn ask(generator: &mut dyn TextGenerator, p: ChatPrompt, rep: &mut RemediationReport) -> String {
     rep.prompts += 1;
-    rep.prompt_chars += p.system.chars().count() + p.user.chars().count();
+    rep.prompt_chars += p.char_count();
     let out = generator
         .generate(std::slice::from_ref(&p))
         .pop()

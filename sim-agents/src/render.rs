@@ -62,6 +62,11 @@ impl ChatPrompt {
     pub fn flat(&self) -> String {
         format!("{}\n\n{}", self.system, self.user)
     }
+
+    /// Its size in characters (Unicode scalar values, not bytes): system plus user message.
+    pub fn char_count(&self) -> usize {
+        self.system.chars().count() + self.user.chars().count()
+    }
 }
 
 /// Which prompt format a text policy sees.
@@ -202,15 +207,21 @@ impl PyJson<'_> {
                     if i > 0 {
                         out.push(',');
                     }
-                    out.push('\n');
-                    out.push_str(&"  ".repeat(level + 1));
+                    newline(out, level + 1);
                     v.write(out, level + 1);
                 }
-                out.push('\n');
-                out.push_str(&"  ".repeat(level));
+                newline(out, level);
                 out.push(']');
             }
         }
+    }
+}
+
+/// A line break and the indent of nesting `level` (two spaces a level).
+fn newline(out: &mut String, level: usize) {
+    out.push('\n');
+    for _ in 0..level {
+        out.push_str("  ");
     }
 }
 

@@ -85,34 +85,23 @@ impl DurationDist {
             (d.0 > MAX_PARSED_NANOS)
                 .then(|| format!("{what} {d} is above the longest duration ({MAX_PARSED_NANOS}ns)"))
         };
-        let long = match self {
+        // the duration caps first, then the other parameters
+        let wrong = match self {
             DurationDist::Constant { value } => too_long("value", value),
             DurationDist::Exponential { mean } => too_long("mean", mean),
-            DurationDist::Lognormal { median, .. } => too_long("median", median),
-            DurationDist::Uniform { low, high } => {
-                too_long("low", low).or_else(|| too_long("high", high))
-            }
-            DurationDist::Empirical { values } => {
-                values.iter().find_map(|v| too_long("a value", v))
-            }
+            DurationDist::Lognormal { median, sigma } => too_long("median", median).or_else(|| {
+                (!(sigma.is_finite() && *sigma >= 0.0 && *sigma <= 10.0))
+                    .then(|| format!("sigma must be in [0, 10], got {sigma}"))
+            }),
+            DurationDist::Uniform { low, high } => too_long("low", low)
+                .or_else(|| too_long("high", high))
+                .or_else(|| (low > high).then(|| format!("low {low} is above high {high}"))),
+            DurationDist::Empirical { values } => values
+                .iter()
+                .find_map(|v| too_long("a value", v))
+                .or_else(|| values.is_empty().then(|| "values must not be empty".into())),
         };
-        if let Some(e) = long {
-            return Err(e);
-        }
-        match self {
-            DurationDist::Lognormal { sigma, .. }
-                if !(sigma.is_finite() && *sigma >= 0.0 && *sigma <= 10.0) =>
-            {
-                Err(format!("sigma must be in [0, 10], got {sigma}"))
-            }
-            DurationDist::Uniform { low, high } if low > high => {
-                Err(format!("low {low} is above high {high}"))
-            }
-            DurationDist::Empirical { values } if values.is_empty() => {
-                Err("values must not be empty".into())
-            }
-            _ => Ok(()),
-        }
+        wrong.map_or(Ok(()), Err)
     }
 
     /// Draws one value in nanoseconds. Consumes no randomness for a constant.

@@ -22,7 +22,7 @@
 use crate::hist::LatencyHist;
 use crate::model::*;
 use crate::rng::{StreamKind, below, bernoulli, mix64, stream, unit};
-use crate::scenario::{ArrivalSpec, AutoscalerSpec, LoadBalancing};
+use crate::scenario::{ArrivalSpec, AutoscalerSpec, LoadBalancing, MAX_REPLICAS};
 use crate::telemetry::*;
 use crate::time::SECONDS;
 use rand_chacha::ChaCha8Rng;
@@ -61,9 +61,6 @@ pub struct ScriptedRequest {
 
 /// Running this long without a crash resets the CrashLoopBackOff delay (Kubernetes: 10 min).
 const BACKOFF_RESET_NS: u64 = 600 * SECONDS;
-
-/// The most replicas a deployment can have (the scenario's and `Simulation::scale`'s bound).
-pub(crate) const MAX_REPLICAS: u32 = 10_000;
 
 /// Shortest think time of a closed-loop user (ns).
 const MIN_THINK_NS: u64 = 1_000_000;
@@ -1076,11 +1073,12 @@ impl Runtime {
         let faults = [self.edges[edge].net, pod_net(from), pod_net(to)];
         let rng = &mut self.rng_net[edge];
         let (mut lat, mut loss) = (0u64, 0.0);
+        // saturating: a snapshot's faults may each be up to 2^62 ns, six of them overflow
         for nf in faults {
             if !nf.is_none() {
-                lat += nf.delay;
+                lat = lat.saturating_add(nf.delay);
                 if nf.jitter > 0 {
-                    lat += (unit(rng) * nf.jitter as f64) as u64;
+                    lat = lat.saturating_add((unit(rng) * nf.jitter as f64) as u64);
                 }
                 loss = 1.0 - (1.0 - loss) * (1.0 - nf.loss);
             }
@@ -2053,9 +2051,6 @@ impl Runtime {
                 pod.hpa_cpu_ns = 0;
                 pod.warm_until = self.now.saturating_add(topo.service(pod.service).warmup.0);
                 pod.leak_since = self.now;
-                if pod.leak_per_s > 0.0 {
-                    pod.leak_since = self.now;
-                }
                 let s = pod.service as usize;
                 let stressed = pod.stress_cpu > 0;
                 insert_sorted(&mut self.svcs[s].ready, p);
@@ -2240,17 +2235,16 @@ impl Runtime {
     /// Makes the number of live pods of a service match its desired replicas.
     pub(crate) fn reconcile(&mut self, topo: &Topology, s: u32) {
         // pods on a lost node still count until they are evicted (as in Kubernetes)
-        let counted: Vec<u32> = self.svcs[s as usize].pods.clone();
-        let desired = self.svcs[s as usize].desired as usize;
-        if counted.len() < desired {
-            for _ in counted.len()..desired {
+        let mut counted: Vec<u32> = self.svcs[s as usize].pods.clone();
+        let (live, desired) = (counted.len(), self.svcs[s as usize].desired as usize);
+        if live < desired {
+            for _ in live..desired {
                 self.create_pod(topo, s, false);
             }
-        } else if counted.len() > desired {
+        } else if live > desired {
             // remove not-ready pods first, then those ready for the shortest time (as a
             // ReplicaSet does; slot ids say nothing about age once slots are reused)
-            let mut order = counted.clone();
-            order.sort_by_key(|&p| {
+            counted.sort_by_key(|&p| {
                 let pod = &self.pods[p as usize];
                 (
                     pod.ready,
@@ -2258,7 +2252,7 @@ impl Runtime {
                     std::cmp::Reverse(p),
                 )
             });
-            for &p in order.iter().take(counted.len() - desired) {
+            for &p in counted.iter().take(live - desired) {
                 self.terminate_pod(topo, p, "scaled down");
             }
         }
@@ -2378,7 +2372,8 @@ impl Runtime {
             pod.broken = tpl.broken.clone();
             pod.cpu_factor = tpl.cpu_factor;
             pod.crashes_in_row = 0;
-            if pod.phase != Phase::NodeLost && pod.phase != Phase::Pending {
+            // a pod lost with its node is left to its eviction by restart_container itself
+            if pod.phase != Phase::Pending {
                 self.restart_container(topo, p);
             }
         }

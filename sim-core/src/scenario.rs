@@ -21,6 +21,10 @@ pub const MAX_SCENARIO_DURATION: SimDuration = SimDuration(36_500 * 86_400 * cra
 /// The longest `scrape_interval` a scenario may have: 3,650 days (10 years).
 pub const MAX_SCRAPE_INTERVAL: SimDuration = SimDuration(3_650 * 86_400 * crate::time::SECONDS);
 
+/// The most replicas a deployment can have: the bound on a service's `replicas`, an
+/// autoscaler's `max_replicas`, `Simulation::scale` and a snapshot's desired counts.
+pub(crate) const MAX_REPLICAS: u32 = 10_000;
+
 /// A complete episode description.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -1023,7 +1027,7 @@ impl Scenario {
             if s.workers == 0 || s.workers > 100_000 {
                 return inv(f("workers"), "must be in 1..=100000");
             }
-            if s.replicas > 10_000 {
+            if s.replicas > MAX_REPLICAS {
                 return inv(f("replicas"), "at most 10000");
             }
             if let Err((field, why)) = validate_resources(&s.resources) {
@@ -1202,7 +1206,7 @@ pub(crate) fn validate_resources(r: &Resources) -> Result<(), (&'static str, &'s
 /// (`autoscaler.min_replicas`, ...) and says why.
 pub(crate) fn validate_autoscaler(a: &AutoscalerSpec) -> Result<(), (&'static str, String)> {
     const DAY: u64 = 86_400 * crate::time::SECONDS;
-    if a.max_replicas > 10_000 {
+    if a.max_replicas > MAX_REPLICAS {
         return Err(("autoscaler.max_replicas", "at most 10000".into()));
     }
     if a.min_replicas > a.max_replicas {

@@ -4,7 +4,7 @@
 use crate::ecs::{EngineState, build_world, window_schedule};
 use crate::engine::{Counters, IoFault, NONE, NetFault, Partition, Runtime, ScriptedRequest};
 use crate::model::{EdgeId, NodeId, PodId, ServiceId, Topology};
-use crate::scenario::{AutoscalerSpec, RetrySpec, Scenario, ScenarioError};
+use crate::scenario::{AutoscalerSpec, MAX_REPLICAS, RetrySpec, Scenario, ScenarioError};
 use crate::telemetry::{LogTemplate, Phase, Scrape, Severity, Telemetry};
 use crate::time::{SECONDS, SimDuration};
 use bevy_ecs::schedule::Schedule;
@@ -470,7 +470,7 @@ impl Simulation {
     /// Sets a deployment's replicas (`kubectl scale`). New pods schedule and boot.
     pub fn scale(&mut self, service: ServiceId, replicas: u32) -> Result<(), ControlError> {
         self.check_service(service)?;
-        if replicas > 10_000 {
+        if replicas > MAX_REPLICAS {
             return Err(ControlError::InvalidValue {
                 what: "replicas",
                 why: "at most 10000".into(),
@@ -973,6 +973,13 @@ fn check_duration(what: &'static str, ns: u64) -> Result<(), ControlError> {
 mod tests {
     use super::*;
 
+    /// Restores a snapshot of `sim` whose runtime `edit` changed first.
+    fn forged(sim: &Simulation, edit: &dyn Fn(&mut Runtime)) -> Result<Simulation, SnapshotError> {
+        let mut rt = sim.rt().clone();
+        edit(&mut rt);
+        Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
+    }
+
     /// Every count the engine keeps of work in progress (busy workers, in-flight requests,
     /// outstanding calls, jobs on CPU and disk, queued requests, connections in use and
     /// waiting, live jobs, invocations and requests) comes back to zero once traffic stops and
@@ -1180,11 +1187,7 @@ mod tests {
         let sc = crate::topologies::load("simple-micro").unwrap();
         let mut sim = Simulation::new(&sc, 1).unwrap();
         sim.run_for(SECONDS);
-        let forge = |edit: &dyn Fn(&mut Runtime)| {
-            let mut rt = sim.rt().clone();
-            edit(&mut rt);
-            Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
-        };
+        let forge = |edit: &dyn Fn(&mut Runtime)| forged(&sim, edit);
         assert!(forge(&|_| {}).is_ok());
         assert!(forge(&|rt| rt.injections.free.push(7)).is_err());
         assert!(forge(&|rt| rt.jobs.free.push(u32::MAX)).is_err());
@@ -1207,11 +1210,7 @@ mod tests {
         let sc = crate::topologies::load("simple-micro").unwrap();
         let mut sim = Simulation::new(&sc, 1).unwrap();
         sim.run_for(2 * SECONDS);
-        let forge = |edit: &dyn Fn(&mut Runtime)| {
-            let mut rt = sim.rt().clone();
-            edit(&mut rt);
-            Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
-        };
+        let forge = |edit: &dyn Fn(&mut Runtime)| forged(&sim, edit);
         assert!(forge(&|_| {}).is_ok());
         let ready = sim.rt().svcs[0].ready[0] as usize;
         let err = |r: Result<Simulation, SnapshotError>| r.err().map(|e| e.to_string());
@@ -1244,11 +1243,7 @@ mod tests {
         assert!(!recs.is_empty() && recs.iter().all(|&(t, _)| t <= sim.now()));
         let back = Simulation::restore(&sim.snapshot()).unwrap();
         assert_eq!(back.rt().svcs[0].hpa_recs, recs);
-        let forge = |edit: &dyn Fn(&mut Runtime)| {
-            let mut rt = sim.rt().clone();
-            edit(&mut rt);
-            Simulation::restore(&crate::snapshot::encode(sim.scenario(), &rt))
-        };
+        let forge = |edit: &dyn Fn(&mut Runtime)| forged(&sim, edit);
         let now = sim.now();
         assert!(forge(&|rt| rt.svcs[0].hpa_recs = [(1, 9), (2, 3)].into()).is_ok());
         for bad in [
@@ -1262,5 +1257,32 @@ mod tests {
                 "{bad:?}"
             );
         }
+    }
+
+    /// Network faults from a snapshot may each be as long as the snapshot bound (2^62 ns):
+    /// an edge's and both pods' delays and jitters together pass `u64::MAX`, and the message
+    /// is delivered at the end of the clock instead of overflowing.
+    #[test]
+    fn forged_huge_network_faults_do_not_overflow() {
+        let sc = crate::topologies::load("simple-micro").unwrap();
+        let mut sim = Simulation::new(&sc, 1).unwrap();
+        sim.run_for(SECONDS);
+        let huge = NetFault {
+            delay: (1 << 62) - 1,
+            jitter: (1 << 62) - 1,
+            loss: 0.0,
+        };
+        let mut back = forged(&sim, &|rt| {
+            for p in &mut rt.pods {
+                p.net = huge;
+            }
+            for e in &mut rt.edges {
+                e.net = huge;
+            }
+            rt.count_net_faults();
+        })
+        .unwrap();
+        back.run_for(2 * SECONDS);
+        assert!(back.counters().arrivals > sim.counters().arrivals);
     }
 }

@@ -8,7 +8,7 @@
 use crate::engine::{Caller, Ev, NONE, Runtime};
 use crate::model::Topology;
 use crate::rng::mix64;
-use crate::scenario::Scenario;
+use crate::scenario::{MAX_REPLICAS, Scenario};
 use crate::sim::SnapshotError;
 use crate::telemetry::Phase;
 
@@ -202,7 +202,7 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
     }
     for s in &rt.svcs {
         check(
-            s.desired <= 10_000
+            s.desired <= MAX_REPLICAS
                 && s.next_name < N
                 && s.version < N
                 && s.history.iter().all(|&v| v < N),
@@ -219,10 +219,10 @@ pub(crate) fn validate(topo: &Topology, rt: &Runtime) -> Result<(), String> {
                 && s.win_errors < N
                 && (s.hpa_next < T || s.hpa_next == u64::MAX)
                 && s.hpa_last <= rt.now
-                && s.hpa_recs.len() <= crate::engine::MAX_REPLICAS as usize + 1
+                // replicas strictly decreasing and at most MAX_REPLICAS bound the length too
                 && s.hpa_recs
                     .iter()
-                    .all(|&(t, r)| t <= rt.now && r <= crate::engine::MAX_REPLICAS)
+                    .all(|&(t, r)| t <= rt.now && r <= MAX_REPLICAS)
                 && s.hpa_recs
                     .iter()
                     .zip(s.hpa_recs.iter().skip(1))

@@ -85,6 +85,18 @@ impl Undo {
             _ => None,
         }
     }
+
+    /// The surface an effect sets, as its kind and its pod (id and name), edge or node:
+    /// effects on the same surface combine. None for partitions and config rollouts, which
+    /// are undone one by one.
+    fn surface(&self) -> Option<(std::mem::Discriminant<Undo>, u32, &str)> {
+        let kind = std::mem::discriminant(self);
+        match self {
+            Undo::EdgeNet(e, _) | Undo::EdgePool(e, _) | Undo::Node(e) => Some((kind, *e, "")),
+            Undo::Partition(_) | Undo::Rollback(..) => None,
+            _ => self.pod().map(|(p, n)| (kind, p, n)),
+        }
+    }
 }
 
 /// Network faults on one message path combined: delays and jitters add, losses compound.
@@ -94,6 +106,20 @@ fn combine_net(a: NetFault, b: NetFault) -> NetFault {
         jitter: a.jitter.saturating_add(b.jitter),
         loss: 1.0 - (1.0 - a.loss) * (1.0 - b.loss),
     }
+}
+
+/// The effects of the active faults, oldest injection first.
+fn active_effects(rt: &[FaultRt]) -> Vec<&Undo> {
+    let mut active: Vec<(usize, &FaultRt)> = rt
+        .iter()
+        .filter(|r| r.state == State::Active)
+        .map(|r| (r.injected.unwrap_or(usize::MAX), r))
+        .collect();
+    active.sort_by_key(|x| x.0);
+    active
+        .into_iter()
+        .flat_map(|(_, r)| r.undo.iter())
+        .collect()
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -647,6 +673,9 @@ impl Episode {
     /// zombie node restarted) as ended, and undoes what is left of them.
     fn check_ended(&mut self) {
         let now = self.sim.now();
+        // the names of the live pods, listed once (a scrape tick checks every active fault),
+        // and again only after an undo changed the simulation
+        let mut live: Option<BTreeSet<String>> = None;
         for i in 0..self.rt.len() {
             if self.rt[i].state != State::Active {
                 continue;
@@ -671,16 +700,18 @@ impl Episode {
                 | FaultKind::IoChaos { .. }
                 | FaultKind::MemoryLeak { .. }
                 | FaultKind::LoadSkew { .. }
+                | FaultKind::NetworkChaos { target: None, .. }
                 | FaultKind::PodChaos {
                     action: PodAction::PodFailure,
                     ..
                 } => {
                     let pods = &self.injected[k].pods;
-                    !pods.is_empty() && pods.iter().all(|p| self.sim.pod_by_name(p).is_none())
-                }
-                FaultKind::NetworkChaos { target: None, .. } => {
-                    let pods = &self.injected[k].pods;
-                    !pods.is_empty() && pods.iter().all(|p| self.sim.pod_by_name(p).is_none())
+                    !pods.is_empty() && {
+                        let live = live.get_or_insert_with(|| {
+                            self.sim.pods().into_iter().map(|p| p.name).collect()
+                        });
+                        pods.iter().all(|p| !live.contains(p))
+                    }
                 }
                 // DIME's fix: rebooting the zombie node clears whatever wedged it
                 FaultKind::ZombieNode {} => self.rt[i]
@@ -701,6 +732,7 @@ impl Episode {
                 self.rt[i].detect_at = None;
                 // undo what is left (e.g. edge effects); pod effects are gone with the pods
                 self.undo_all(i);
+                live = None;
             }
         }
     }
@@ -857,12 +889,15 @@ impl Episode {
         match &f.chaos {
             FaultKind::StressChaos { stressors } => {
                 let pods = pod_targets(self);
+                let cpu = stressors
+                    .cpu
+                    .as_ref()
+                    .map(|c| c.workers.saturating_mul(c.load).saturating_mul(10));
                 for (p, name) in &pods {
-                    if let Some(c) = &stressors.cpu {
-                        let m = c.workers.saturating_mul(c.load).saturating_mul(10);
-                        if self.sim.set_pod_cpu_stress(*p, m).is_ok() {
-                            undo.push(Undo::PodCpu(*p, name.clone(), m));
-                        }
+                    if let Some(m) = cpu
+                        && self.sim.set_pod_cpu_stress(*p, m).is_ok()
+                    {
+                        undo.push(Undo::PodCpu(*p, name.clone(), m));
                     }
                     if let Some(m) = &stressors.memory {
                         let limit = self.pod_memory_limit(*p);
@@ -872,11 +907,8 @@ impl Episode {
                         }
                     }
                 }
-                if let Some(c) = &stressors.cpu {
-                    note.push(format!(
-                        "set_pod_cpu_stress {} millicores",
-                        c.workers * c.load * 10
-                    ));
+                if let Some(m) = cpu {
+                    note.push(format!("set_pod_cpu_stress {m} millicores"));
                 }
                 if stressors.memory.is_some() {
                     note.push("set_pod_memory_pressure workers x size".into());
@@ -1025,12 +1057,7 @@ impl Episode {
                                 edges.len()
                             ));
                             // the ground truth names what is affected: every pod of the service
-                            pods = self
-                                .sim
-                                .pods_of(me)
-                                .into_iter()
-                                .map(|p| (p.id, p.name))
-                                .collect();
+                            pods = self.pods_of(me);
                         }
                     }
                 }
@@ -1081,14 +1108,9 @@ impl Episode {
             FaultKind::ConfigError { .. } => {
                 if let Some(sid) = service.as_deref().and_then(|s| self.sim.service_id(s).ok()) {
                     let v = self.rt[i].config_version;
-                    inj.pods = self.sim.pods_of(sid).into_iter().map(|p| p.name).collect();
-                    let ids: Vec<(u32, String)> = self
-                        .sim
-                        .pods_of(sid)
-                        .into_iter()
-                        .map(|p| (p.id, p.name))
-                        .collect();
+                    let ids = self.pods_of(sid);
                     inj.nodes = self.node_names(&ids);
+                    inj.pods = ids.into_iter().map(|x| x.1).collect();
                     if self.sim.rollout(sid, v).is_ok() {
                         undo.push(Undo::Rollback(sid, v));
                     }
@@ -1188,12 +1210,7 @@ impl Episode {
                     {
                         undo.push(Undo::EdgePool(e, *size));
                     }
-                    let ids: Vec<(u32, String)> = self
-                        .sim
-                        .pods_of(me)
-                        .into_iter()
-                        .map(|p| (p.id, p.name))
-                        .collect();
+                    let ids = self.pods_of(me);
                     inj.nodes = self.node_names(&ids);
                     inj.pods = ids.into_iter().map(|x| x.1).collect();
                     note.push(format!("set_pool_size {size} on the edge to {to}"));
@@ -1233,6 +1250,15 @@ impl Episode {
         if done {
             self.rt[i].state = State::Done;
         }
+    }
+
+    /// The live pods of a service (id and name).
+    fn pods_of(&self, service: u32) -> Vec<(u32, String)> {
+        self.sim
+            .pods_of(service)
+            .into_iter()
+            .map(|p| (p.id, p.name))
+            .collect()
     }
 
     fn pods_on_nodes(&self, nodes: &[u32]) -> Vec<String> {
@@ -1298,133 +1324,76 @@ impl Episode {
         }
     }
 
-    /// The effects of the active faults, oldest injection first.
-    fn active_effects(&self) -> Vec<&Undo> {
-        let mut active: Vec<(usize, &FaultRt)> = self
-            .rt
-            .iter()
-            .filter(|r| r.state == State::Active)
-            .map(|r| (r.injected.unwrap_or(usize::MAX), r))
-            .collect();
-        active.sort_by_key(|x| x.0);
-        active
-            .into_iter()
-            .flat_map(|(_, r)| r.undo.iter())
-            .collect()
-    }
-
     /// Sets the surface `key` acts on to the combination of the active faults' effects on it
     /// (the default when none is left). A pod surface whose pod is gone (its name no longer
     /// names that id) is left alone.
     fn settle(&mut self, key: &Undo) {
-        let same =
-            |sim: &Simulation, p: u32, name: &str| sim.pod_by_name(name).is_some_and(|x| x.id == p);
-        let effects: Vec<Undo> = self.active_effects().into_iter().cloned().collect();
-        // the active effects on the key's pod (any kind; each branch picks its own)
-        let key_pod = key.pod();
-        let on_key_pod: Vec<&Undo> = effects
-            .iter()
-            .filter(|e| key_pod.is_some() && e.pod() == key_pod)
+        let Some(surface) = key.surface() else {
+            return; // partitions and rollouts do not combine
+        };
+        if let Some((p, n)) = key.pod()
+            && self.sim.pod_by_name(n).is_none_or(|x| x.id != p)
+        {
+            return;
+        }
+        // the values of the active effects on the key's surface, oldest injection first
+        let on: Vec<&Undo> = active_effects(&self.rt)
+            .into_iter()
+            .filter(|e| e.surface() == Some(surface))
             .collect();
-        let _ = match key {
-            Undo::PodCpu(p, n, _) if same(&self.sim, *p, n) => {
-                let m = on_key_pod
-                    .iter()
-                    .filter_map(|e| match e {
-                        Undo::PodCpu(_, _, m) => Some(*m),
-                        _ => None,
-                    })
-                    .fold(0u32, u32::saturating_add);
+        macro_rules! values {
+            ($pat:pat => $v:expr) => {
+                on.iter().filter_map(|e| match e {
+                    $pat => Some($v),
+                    _ => None,
+                })
+            };
+        }
+        let _ = match *key {
+            Undo::PodCpu(p, ..) => {
+                let m = values!(Undo::PodCpu(.., m) => *m).fold(0u32, u32::saturating_add);
                 self.sim
-                    .set_pod_cpu_stress(*p, m.min(sim_core::MAX_STRESS_MILLICORES))
+                    .set_pod_cpu_stress(p, m.min(sim_core::MAX_STRESS_MILLICORES))
             }
-            Undo::PodMem(p, n, _) if same(&self.sim, *p, n) => {
-                let b = on_key_pod
-                    .iter()
-                    .filter_map(|e| match e {
-                        Undo::PodMem(_, _, b) => Some(*b),
-                        _ => None,
-                    })
-                    .fold(0u64, u64::saturating_add);
-                self.sim.set_pod_memory_pressure(*p, b.min(1 << 50))
+            Undo::PodMem(p, ..) => {
+                let b = values!(Undo::PodMem(.., b) => *b).fold(0u64, u64::saturating_add);
+                self.sim.set_pod_memory_pressure(p, b.min(1 << 50))
             }
-            Undo::PodLeak(p, n, _) if same(&self.sim, *p, n) => {
-                let r: f64 = on_key_pod
-                    .iter()
-                    .filter_map(|e| match e {
-                        Undo::PodLeak(_, _, r) => Some(*r),
-                        _ => None,
-                    })
-                    .sum();
+            Undo::PodLeak(p, ..) => {
+                let r: f64 = values!(Undo::PodLeak(.., r) => *r).sum();
                 // an unchanged rate keeps what has leaked (setting it restarts the count)
-                if self.sim.pod_leak_rate(*p).is_ok_and(|cur| cur == r) {
+                if self.sim.pod_leak_rate(p).is_ok_and(|cur| cur == r) {
                     Ok(())
                 } else {
-                    self.sim.set_pod_memory_leak(*p, r.min(1e15 - 1.0))
+                    self.sim.set_pod_memory_leak(p, r.min(1e15 - 1.0))
                 }
             }
-            Undo::PodIo(p, n, _) if same(&self.sim, *p, n) => {
+            Undo::PodIo(p, ..) => {
                 // the latest disk fault wins
-                let f = on_key_pod
-                    .iter()
-                    .rev()
-                    .find_map(|e| match e {
-                        Undo::PodIo(_, _, f) => Some(*f),
-                        _ => None,
-                    })
-                    .unwrap_or_default();
-                self.sim.set_pod_io_fault(*p, f)
+                let f = values!(Undo::PodIo(.., f) => *f).last().unwrap_or_default();
+                self.sim.set_pod_io_fault(p, f)
             }
-            Undo::PodNet(p, n, _) if same(&self.sim, *p, n) => {
-                let f = on_key_pod
-                    .iter()
-                    .filter_map(|e| match e {
-                        Undo::PodNet(_, _, f) => Some(*f),
-                        _ => None,
-                    })
-                    .fold(NetFault::default(), combine_net);
-                self.sim.set_pod_network(*p, clamp_net(f))
+            Undo::PodNet(p, ..) => {
+                let f = values!(Undo::PodNet(.., f) => *f).fold(NetFault::default(), combine_net);
+                self.sim.set_pod_network(p, clamp_net(f))
             }
-            Undo::PodWeight(p, n, _) if same(&self.sim, *p, n) => {
-                let w = on_key_pod
-                    .iter()
-                    .filter_map(|e| match e {
-                        Undo::PodWeight(_, _, w) => Some(*w as f64 / 100.0),
-                        _ => None,
-                    })
-                    .product::<f64>();
+            Undo::PodWeight(p, ..) => {
+                let w = values!(Undo::PodWeight(.., w) => *w as f64 / 100.0).product::<f64>();
                 self.sim
-                    .set_pod_weight(*p, (100.0 * w).round().min(1e9) as u32)
+                    .set_pod_weight(p, (100.0 * w).round().min(1e9) as u32)
             }
             Undo::EdgeNet(e, _) => {
-                let f = effects
-                    .iter()
-                    .filter_map(|x| match x {
-                        Undo::EdgeNet(d, f) if d == e => Some(*f),
-                        _ => None,
-                    })
-                    .fold(NetFault::default(), combine_net);
-                self.sim.set_edge_network(*e, clamp_net(f))
+                let f = values!(Undo::EdgeNet(_, f) => *f).fold(NetFault::default(), combine_net);
+                self.sim.set_edge_network(e, clamp_net(f))
             }
             Undo::EdgePool(e, _) => {
-                let size = effects
-                    .iter()
-                    .filter_map(|x| match x {
-                        Undo::EdgePool(d, s) if d == e => Some(*s),
-                        _ => None,
-                    })
-                    .min();
-                self.sim.set_pool_size(*e, size)
+                let size = values!(Undo::EdgePool(_, s) => *s).min();
+                self.sim.set_pool_size(e, size)
             }
-            Undo::Node(n) => {
-                let held = effects.iter().any(|x| matches!(x, Undo::Node(m) if m == n));
-                if held {
-                    self.sim.kill_node(*n)
-                } else {
-                    self.sim.restore_node(*n)
-                }
-            }
-            _ => Ok(()),
+            // a node stays down while any fault holds it
+            Undo::Node(n) if on.is_empty() => self.sim.restore_node(n),
+            Undo::Node(n) => self.sim.kill_node(n),
+            Undo::Partition(_) | Undo::Rollback(..) => Ok(()),
         };
     }
 

@@ -140,7 +140,7 @@ pub fn export_rcaeval(opts: &RcaEvalOptions) -> Result<Vec<ExportedCase>, FaultE
             "nothing to export: need --runs >= 1 and at least one fault".into(),
         ));
     }
-    if opts.pre_s == 0 || opts.post_s == 0 || opts.pre_s + opts.post_s > 48 * 3600 {
+    if opts.pre_s == 0 || opts.post_s == 0 || opts.pre_s.saturating_add(opts.post_s) > 48 * 3600 {
         return Err(FaultError::Usage(
             "the window must be positive on both sides and at most 48 h".into(),
         ));

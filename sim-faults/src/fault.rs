@@ -861,7 +861,7 @@ impl FaultSpec {
                 }
             }
             FaultKind::PodChaos { detection, .. } => {
-                if detection.is_some_and(|d| d.0 > 24 * 3600 * 1_000_000_000) {
+                if detection.is_some_and(|d| d.0 > sim_core::MAX_CONTROL_DURATION) {
                     return bad("chaos.detection", "more than a day".into());
                 }
             }
@@ -915,7 +915,7 @@ impl FaultSpec {
                 if !(multiplier.is_finite() && *multiplier > 0.0 && *multiplier <= 1000.0) {
                     return bad("chaos.multiplier", "must be in (0, 1000]".into());
                 }
-                if ramp.0 > 24 * 3600 * 1_000_000_000 {
+                if ramp.0 > sim_core::MAX_CONTROL_DURATION {
                     return bad("chaos.ramp", "more than a day".into());
                 }
             }

@@ -18,6 +18,7 @@
 //! for the first symptom, the deviations (blast radius) and the remediation verdict.
 
 use crate::episode::{Episode, InjectedFault};
+use crate::fault::FaultKind;
 use serde::{Deserialize, Serialize};
 use sim_core::telemetry::{Scrape, ServiceMetrics};
 use std::collections::BTreeMap;
@@ -170,8 +171,8 @@ pub fn root_causes(ep: &Episode) -> (Vec<String>, Vec<String>, Vec<String>) {
     };
     for f in ep.injected() {
         let node_level = matches!(
-            f.kind.as_str(),
-            "NodeFailure" | "ZoneFailure" | "ZombieNode"
+            f.spec.chaos,
+            FaultKind::NodeFailure {} | FaultKind::ZoneFailure {} | FaultKind::ZombieNode {}
         );
         if let (Some(s), false) = (&f.service, node_level) {
             push(&mut rc_s, s);

@@ -211,8 +211,7 @@ pub fn remediation_verdict(ep: &Episode, healthy: &Episode, span: VerdictSpan) -
             secs(span.at)
         ));
     }
-    let services: Vec<String> = sc.base.services.iter().map(|s| s.name.clone()).collect();
-    for name in &services {
+    for name in sc.base.services.iter().map(|s| s.name.as_str()) {
         let hs: f64 = block.iter().map(|(_, h)| served(h, name)).sum();
         if hs < w as f64 {
             continue;

@@ -77,3 +77,15 @@ fn rcaeval_default_window_has_1441_rows() {
     assert_eq!((o.pre_s, o.post_s), (720, 720));
     check_window(&o);
 }
+
+#[test]
+fn a_window_too_long_to_add_up_is_a_usage_error() {
+    // pre + post overflows u64: refused like any window over 48 h (it once overflowed)
+    let mut o = RcaEvalOptions::new("online-boutique", &["cpu"], 1, 1, &tmp("huge"));
+    o.pre_s = u64::MAX;
+    assert!(matches!(
+        export_rcaeval(&o),
+        Err(sim_faults::FaultError::Usage(_))
+    ));
+    assert!(!o.out.exists(), "nothing written");
+}

@@ -218,7 +218,6 @@ fn fmt_ci(c: &Option<::sweep::MeanCi>) -> String {
 }
 
 fn print_summary(summary: &[::sweep::SummaryRow]) {
-    let ci = fmt_ci;
     println!(
         "{:<32} {:<10} {:>3} {:>5}  {:<32} {:<28}",
         "scenario", "policy", "ovr", "n", "return [95% CI]", "recovered [95% CI]"
@@ -230,8 +229,8 @@ fn print_summary(summary: &[::sweep::SummaryRow]) {
             s.policy,
             s.override_index,
             s.episodes,
-            ci(&s.ret),
-            ci(&s.recovery)
+            fmt_ci(&s.ret),
+            fmt_ci(&s.recovery)
         );
     }
 }

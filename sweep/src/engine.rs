@@ -431,19 +431,17 @@ pub fn merge(inputs: &[PathBuf], out: &Path) -> Result<MergeOutcome> {
     }
     // Walk the grid one episode at a time instead of building it.
     let grid = spec.len();
-    let mut missing = 0u64;
-    let mut first_missing = None;
-    for i in 0..grid {
-        let Some(j) = spec.job_at(i) else { break };
-        if !rows.contains_key(&j.key) {
-            missing += 1;
-            first_missing.get_or_insert(j.key);
+    {
+        let mut missing = spec
+            .iter_strided(0, 1)
+            .map(|j| j.key)
+            .filter(|k| !rows.contains_key(k));
+        if let Some(first) = missing.next() {
+            let missing = 1 + missing.count();
+            return Err(SweepError::Merge(format!(
+                "{missing} of {grid} episodes missing, first {first}"
+            )));
         }
-    }
-    if let Some(first) = first_missing {
-        return Err(SweepError::Merge(format!(
-            "{missing} of {grid} episodes missing, first {first}"
-        )));
     }
     if rows.len() as u64 != grid {
         return Err(SweepError::Merge(format!(

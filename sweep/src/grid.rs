@@ -102,9 +102,6 @@ impl ParamAxis {
             .split_once('=')
             .ok_or_else(|| bad("expected key=v1,v2,..."))?;
         let key = key.trim();
-        if key.is_empty() {
-            return Err(bad("empty key"));
-        }
         let values: Vec<String> = vals.split(',').map(|v| v.trim().to_string()).collect();
         let axis = ParamAxis {
             key: key.to_string(),
@@ -353,12 +350,14 @@ impl SweepSpec {
         let scenario = &self.scenarios[(rest / np) as usize];
         let oi = u32::try_from(override_index).ok()?;
         let mut params = BTreeMap::new();
+        // Last axis fastest. Walking the axes backwards, the first value inserted for a key
+        // wins, so a key given twice (only in a spec that fails `validate`) takes the later
+        // axis's value, as in [`SweepSpec::overrides`].
         for axis in self.params.iter().rev() {
             let len = axis.values.len() as u64;
-            params.insert(
-                axis.key.clone(),
-                axis.values[(override_index % len) as usize].clone(),
-            );
+            params
+                .entry(axis.key.clone())
+                .or_insert_with(|| axis.values[(override_index % len) as usize].clone());
             override_index /= len;
         }
         Some(EpisodeJob {
@@ -377,49 +376,29 @@ impl SweepSpec {
     /// canonical order, built one by one: a shard's share of the grid without the whole grid
     /// in memory. `step` 0 counts as 1. Meant for specs that passed [`SweepSpec::validate`].
     pub fn jobs_strided(&self, first: u64, step: u64) -> Vec<EpisodeJob> {
-        let len = self.len();
-        let step = step.max(1);
-        let count = len.saturating_sub(first).div_ceil(step);
+        let count = self.len().saturating_sub(first).div_ceil(step.max(1));
         let mut out = Vec::with_capacity(count.min(MAX_EPISODES) as usize);
-        let mut i = first;
-        while i < len {
-            match self.job_at(i) {
-                Some(j) => out.push(j),
-                None => break,
-            }
-            i = match i.checked_add(step) {
-                Some(n) => n,
-                None => break,
-            };
-        }
+        out.extend(self.iter_strided(first, step));
         out
+    }
+
+    /// The jobs of [`SweepSpec::jobs_strided`], lazily (nothing is built ahead).
+    pub(crate) fn iter_strided(
+        &self,
+        first: u64,
+        step: u64,
+    ) -> impl Iterator<Item = EpisodeJob> + '_ {
+        let step = usize::try_from(step.max(1)).unwrap_or(usize::MAX);
+        (first..self.len())
+            .step_by(step)
+            .map_while(|i| self.job_at(i))
     }
 
     /// All episodes in canonical order: scenario, then policy, then seed, then override.
     /// `EpisodeJob::index` is the position in this order. The whole grid is built in memory:
     /// call it on specs that passed [`SweepSpec::validate`] (at most [`MAX_EPISODES`]).
     pub fn jobs(&self) -> Vec<EpisodeJob> {
-        let overrides = self.overrides();
-        let mut jobs = Vec::with_capacity(self.len().min(MAX_EPISODES) as usize);
-        for s in &self.scenarios {
-            for p in &self.policies {
-                for seed in self.seeds.start..self.seeds.end {
-                    for (oi, o) in overrides.iter().enumerate() {
-                        jobs.push(EpisodeJob {
-                            index: jobs.len() as u64,
-                            key: EpisodeKey {
-                                scenario: s.clone(),
-                                policy: p.clone(),
-                                seed,
-                                override_index: oi as u32,
-                            },
-                            params: o.clone(),
-                        });
-                    }
-                }
-            }
-        }
-        jobs
+        self.jobs_strided(0, 1)
     }
 }
 

@@ -115,7 +115,7 @@ impl Shard {
             };
             if let Some(max) = get("SLURM_ARRAY_TASK_MAX") {
                 let max = num("SLURM_ARRAY_TASK_MAX", max)?;
-                if max.checked_sub(min).map(|d| d + 1) != Some(count) {
+                if max.checked_sub(min).and_then(|d| d.checked_add(1)) != Some(count) {
                     return Err(SweepError::InvalidArg {
                         field: "SLURM_ARRAY_TASK_MAX",
                         value: max.to_string(),
@@ -164,5 +164,37 @@ impl Shard {
 impl fmt::Display for Shard {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}/{}", self.index, self.count)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `SLURM_ARRAY_TASK_MAX - SLURM_ARRAY_TASK_MIN + 1` overflowing `u32` is an error naming
+    /// the variable, not an overflow panic.
+    #[test]
+    fn slurm_array_span_overflow_is_an_error() {
+        let env = |k: &str| {
+            match k {
+                "SLURM_ARRAY_TASK_ID" => Some("0"),
+                "SLURM_ARRAY_TASK_COUNT" => Some("4"),
+                "SLURM_ARRAY_TASK_MIN" => Some("0"),
+                "SLURM_ARRAY_TASK_MAX" => Some("4294967295"),
+                _ => None,
+            }
+            .map(str::to_string)
+        };
+        let err = Shard::from_env(env, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SweepError::InvalidArg {
+                    field: "SLURM_ARRAY_TASK_MAX",
+                    ..
+                }
+            ),
+            "{err}"
+        );
     }
 }

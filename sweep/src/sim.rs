@@ -112,13 +112,16 @@ fn parse_setting(key: &str, value: &str) -> Result<Setting, String> {
         "duration_s" => Setting::Duration(secs()?),
         "remediation_windows" => Setting::Windows(int()?),
         "throughput_ratio" => Setting::ThroughputRatio(float()?),
-        _ => {
-            return Err(format!(
-                "unknown parameter {key:?} (known: {})",
-                SIM_PARAMS.join(", ")
-            ));
-        }
+        _ => return Err(unknown_param(key)),
     })
+}
+
+/// The error for a key not in [`SIM_PARAMS`].
+fn unknown_param(key: &str) -> String {
+    format!(
+        "unknown parameter {key:?} (known: {})",
+        SIM_PARAMS.join(", ")
+    )
 }
 
 /// Applies one setting and checks the scenario with it (`FaultScenario::validate`: e.g.
@@ -166,7 +169,7 @@ impl EpisodeRunner for SimRunner {
     fn check_param(&self, scenario: &str, axis: &ParamAxis) -> Result<(), String> {
         if !SIM_PARAMS.contains(&axis.key.as_str()) {
             // The same message as applying it would give, without a value to blame.
-            return parse_setting(&axis.key, "").map(drop);
+            return Err(unknown_param(&axis.key));
         }
         let base = self.scenario(scenario)?;
         let mut seen: Vec<(Setting, &str)> = Vec::new();

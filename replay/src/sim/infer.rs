@@ -190,10 +190,10 @@ impl InferOptions {
             return bad("cpu_model.max_values must be at least 1");
         }
         if self.rate_bins > MAX_RATE_BINS {
-            return Err(ReplayError::Invalid(format!(
-                "InferOptions.rate_bins must be at most {MAX_RATE_BINS} (got {})",
+            return bad(&format!(
+                "rate_bins must be at most {MAX_RATE_BINS} (got {})",
                 self.rate_bins
-            )));
+            ));
         }
         Ok(())
     }
