@@ -524,14 +524,16 @@ impl Env {
         } else {
             let mut nominal = self.statics.nominal_rate(self.ep.sim(), now);
             if nominal <= 0.0 {
-                // closed workloads: the offered rate of the last interval
-                let secs = (now.saturating_sub(self.st.t_last)).max(1) as f64 / 1e9;
+                // closed workloads: the offered rate of the last interval, the window of the
+                // latest observation (`t_last` is already now here)
+                let from = self.st.obs_from;
+                let secs = (now.saturating_sub(from.time)).max(1) as f64 / 1e9;
                 nominal = self
                     .ep
                     .sim()
                     .counters()
                     .arrivals
-                    .saturating_sub(self.st.arrivals_last) as f64
+                    .saturating_sub(from.arrivals) as f64
                     / secs;
             }
             Some((self.st.throttle * nominal).max(0.0))

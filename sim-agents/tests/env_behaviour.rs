@@ -507,3 +507,22 @@ fn rendering_is_deterministic_and_dime_shaped() {
     }
     assert_eq!(v.as_object().unwrap().len(), 18);
 }
+
+#[test]
+fn a_throttle_on_a_closed_workload_sheds_part_of_the_load_not_all() {
+    // closed users have no nominal rate: the limit follows the offered rate of the last
+    // interval (it read an empty interval and admitted nothing)
+    let mut e = Env::new(common::small_closed());
+    e.reset(3);
+    e.step(Action::NoOp);
+    e.step(Action::Throttle { rate: 0.5 });
+    let s = e.step(Action::NoOp);
+    let api = s.observation.service("api").unwrap();
+    assert!(
+        s.observation.request_rate > 10.0,
+        "{}",
+        s.observation.request_rate
+    );
+    assert!(api.rps > 10.0, "api served {} req/s", api.rps);
+    assert!(api.error_rate < 0.9, "api error rate {}", api.error_rate);
+}

@@ -9,6 +9,16 @@ pub fn small() -> FaultScenario {
     FaultScenario::from_toml_str(SMALL).expect("test scenario parses")
 }
 
+/// `small` with a closed workload instead of the open one: 20 users, 200 ms mean think time.
+pub fn small_closed() -> FaultScenario {
+    let text = SMALL.replace(
+        r#"arrivals = { kind = "open", rate = { kind = "constant", rps = 80.0 } }"#,
+        r#"arrivals = { kind = "closed", users = 20, think_time = { kind = "exponential", mean = "200ms" } }"#,
+    );
+    assert_ne!(text, SMALL);
+    FaultScenario::from_toml_str(&text).expect("test scenario parses")
+}
+
 /// `small` with its nodes named `node-1` (index 0, the db's) and `node-2` (index 1, the
 /// api's), as most built-in topologies name theirs: 1-based names, 0-based indices.
 pub fn small_named_nodes() -> FaultScenario {
