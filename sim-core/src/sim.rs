@@ -288,13 +288,14 @@ impl Simulation {
             .ok_or_else(|| ControlError::UnknownNode(name.into()))
     }
 
-    /// Live pods (not terminated), in slot order.
-    pub fn pods(&self) -> Vec<PodInfo> {
-        let rt = self.rt();
-        rt.pods
+    /// The live pods (not terminated) that `keep` accepts, in slot order, described without
+    /// copying the others' names.
+    fn live_pods_where(&self, keep: impl Fn(&crate::engine::PodRt) -> bool) -> Vec<PodInfo> {
+        self.rt()
+            .pods
             .iter()
             .enumerate()
-            .filter(|(_, p)| p.phase != Phase::Terminated)
+            .filter(|(_, p)| p.phase != Phase::Terminated && keep(p))
             .map(|(i, p)| PodInfo {
                 id: i as u32,
                 name: p.name.clone(),
@@ -308,17 +309,36 @@ impl Simulation {
             .collect()
     }
 
+    /// Live pods (not terminated), in slot order.
+    pub fn pods(&self) -> Vec<PodInfo> {
+        self.live_pods_where(|_| true)
+    }
+
     /// Live pods of one service.
     pub fn pods_of(&self, service: ServiceId) -> Vec<PodInfo> {
-        self.pods()
-            .into_iter()
-            .filter(|p| p.service == service)
-            .collect()
+        self.live_pods_where(|p| p.service == service)
     }
 
     /// A live pod by name.
     pub fn pod_by_name(&self, name: &str) -> Option<PodInfo> {
-        self.pods().into_iter().find(|p| p.name == name)
+        self.live_pods_where(|p| p.name == name).into_iter().next()
+    }
+
+    /// Whether a live pod has this name (no copies: for checks made at every scrape tick).
+    ///
+    /// ```
+    /// let sc = sim_core::topologies::load("simple-micro").unwrap();
+    /// let mut sim = sim_core::Simulation::new(&sc, 1).unwrap();
+    /// let pod = sim.pods()[0].clone();
+    /// assert!(sim.has_live_pod(&pod.name));
+    /// sim.kill_pod(pod.id).unwrap();
+    /// assert!(!sim.has_live_pod(&pod.name));
+    /// ```
+    pub fn has_live_pod(&self, name: &str) -> bool {
+        self.rt()
+            .pods
+            .iter()
+            .any(|p| p.phase != Phase::Terminated && p.name == name)
     }
 
     /// Resident memory of a live pod (bytes).

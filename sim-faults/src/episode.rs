@@ -673,9 +673,6 @@ impl Episode {
     /// zombie node restarted) as ended, and undoes what is left of them.
     fn check_ended(&mut self) {
         let now = self.sim.now();
-        // the names of the live pods, listed once (a scrape tick checks every active fault),
-        // and again only after an undo changed the simulation
-        let mut live: Option<BTreeSet<String>> = None;
         for i in 0..self.rt.len() {
             if self.rt[i].state != State::Active {
                 continue;
@@ -706,12 +703,7 @@ impl Episode {
                     ..
                 } => {
                     let pods = &self.injected[k].pods;
-                    !pods.is_empty() && {
-                        let live = live.get_or_insert_with(|| {
-                            self.sim.pods().into_iter().map(|p| p.name).collect()
-                        });
-                        pods.iter().all(|p| !live.contains(p))
-                    }
+                    !pods.is_empty() && pods.iter().all(|p| !self.sim.has_live_pod(p))
                 }
                 // DIME's fix: rebooting the zombie node clears whatever wedged it
                 FaultKind::ZombieNode {} => self.rt[i]
@@ -732,7 +724,6 @@ impl Episode {
                 self.rt[i].detect_at = None;
                 // undo what is left (e.g. edge effects); pod effects are gone with the pods
                 self.undo_all(i);
-                live = None;
             }
         }
     }
